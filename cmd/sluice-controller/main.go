@@ -1,0 +1,183 @@
+// Command sluice-controller runs sluice's controllers in one manager.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	rolloutsv1alpha1 "github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
+)
+
+// The manager itself needs leases for leader election and events for every controller.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// options are the command-line flags.
+type options struct {
+	kubeconfig              string
+	leaderElect             bool
+	leaderElectionNamespace string
+	metricsAddr             string
+	probeAddr               string
+	logLevel                string
+	logFormat               string
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("sluice-controller", flag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to a kubeconfig; $KUBECONFIG, else the in-cluster config, when empty")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles at a time")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease; the pod's namespace in a cluster, else default")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error, or a number (higher is more verbose)")
+	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return o, nil
+}
+
+// newLogger builds the zap-backed logr logger the flags ask for.
+func newLogger(o options) (zap.Opts, error) {
+	var level zapcore.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		var n int
+		if _, scanErr := fmt.Sscanf(o.logLevel, "%d", &n); scanErr != nil || n < 0 {
+			return nil, fmt.Errorf("--log-level %q: want debug, info, error or a number >= 0", o.logLevel)
+		}
+		level = zapcore.Level(-n)
+	}
+	var dev bool
+	switch o.logFormat {
+	case "json":
+	case "text":
+		dev = true
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
+	}
+	return func(zo *zap.Options) {
+		zo.Development = dev
+		zo.Level = level
+		if dev {
+			zo.StacktraceLevel = zapcore.PanicLevel
+		}
+	}, nil
+}
+
+func restConfig(o options) (*rest.Config, error) {
+	path := o.kubeconfig
+	if path == "" {
+		path = os.Getenv("KUBECONFIG")
+	}
+	if path == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load in-cluster config (pass --kubeconfig to run outside a cluster): %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// newScheme registers every kind the controllers read or write.
+func newScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme,
+		rolloutsv1alpha1.AddToScheme,
+		sluicev1alpha1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	return scheme, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	logOpts, err := newLogger(o)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(logOpts))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := restConfig(o)
+	if err != nil {
+		return err
+	}
+	scheme, err := newScheme()
+	if err != nil {
+		return err
+	}
+	leNamespace := o.leaderElectionNamespace
+	if leNamespace == "" && o.leaderElect {
+		if _, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); errors.Is(err, os.ErrNotExist) {
+			leNamespace = "default"
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "sluice-controller.sluice.dev",
+		LeaderElectionNamespace: leNamespace,
+		// Step down at once on SIGTERM so a new leader takes over without waiting for the lease.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+
+	log.Info("Starting manager", "host", cfg.Host, "leaderElect", o.leaderElect,
+		"metrics", o.metricsAddr, "probes", o.probeAddr)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	log.Info("Manager stopped")
+	return nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "sluice-controller:", err)
+		os.Exit(1)
+	}
+}
