@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -108,4 +113,45 @@ func containsAll(want, got any, path string) (string, bool) {
 	default:
 		return path, reflect.DeepEqual(want, got)
 	}
+}
+
+// TestConfigDefaultInstalls checks that the install command the README gives,
+// `kubectl apply -k config/default`, is accepted by a real API server (client-side apply, so
+// every CRD must fit the last-applied annotation), and that the controller Deployment it creates
+// becomes available on a kwok node.
+func TestConfigDefaultInstalls(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl := filepath.Join(cluster.ToolsDir(), "kubectl")
+	cmd := exec.Command(kubectl, "--kubeconfig", env.cluster.Kubeconfig, "apply", "-k", "config/default")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl apply -k config/default: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"customresourcedefinition.apiextensions.k8s.io/rollouts.argoproj.io",
+		"customresourcedefinition.apiextensions.k8s.io/gitsyncs.sluice.dev",
+		"clusterrole.rbac.authorization.k8s.io/sluice-controller",
+		"deployment.apps/sluice-controller",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kubectl output lacks %s:\n%s", want, out)
+		}
+	}
+	t.Cleanup(func() {
+		// The CRDs stay: the other tests use them.
+		del := exec.Command(kubectl, "--kubeconfig", env.cluster.Kubeconfig, "delete", "--wait=false",
+			"namespace/sluice-system", "clusterrole/sluice-controller", "clusterrolebinding/sluice-controller")
+		_ = del.Run()
+	})
+	eventually(t, 60*time.Second, "the sluice-controller Deployment to be available", func() (bool, error) {
+		dep := &appsv1.Deployment{}
+		if err := env.client.Get(context.Background(), client.ObjectKey{Namespace: "sluice-system", Name: "sluice-controller"}, dep); err != nil {
+			return false, err
+		}
+		return dep.Status.AvailableReplicas == *dep.Spec.Replicas, nil
+	})
 }
