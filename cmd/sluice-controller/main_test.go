@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseFlagsAndLogger(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{args: nil},
+		{args: []string{"--log-level", "debug", "--log-format", "text"}},
+		{args: []string{"--log-level", "3"}},
+		{args: []string{"--log-level", "loud"}, wantErr: `--log-level "loud"`},
+		{args: []string{"--log-format", "xml"}, wantErr: `--log-format "xml"`},
+		{args: []string{"stray"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o, err := parseFlags(tt.args)
+			if err == nil {
+				_, err = newLogger(o)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("want error containing %q, got %v", tt.wantErr, err)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.leaderElect || o.metricsAddr != ":8080" || o.probeAddr != ":8081" || o.logFormat != "json" {
+		t.Fatalf("unexpected defaults: %+v", o)
+	}
+}
