@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -101,4 +102,12 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// zapLevel is the controllers' log level in tests: info, or debug with SLUICE_E2E_DEBUG=1.
+func zapLevel() zapcore.Level {
+	if os.Getenv("SLUICE_E2E_DEBUG") != "" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.InfoLevel
 }
