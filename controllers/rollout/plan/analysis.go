@@ -1,0 +1,121 @@
+package plan
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// runOutcome is what an analysis means for the rollout.
+type runOutcome int
+
+const (
+	runWaiting runOutcome = iota // not started, pending or running
+	runPassed
+	runFailed       // Failed or Error: abort
+	runInconclusive // pause until a person promotes
+)
+
+// analysis starts or reads the AnalysisRun of one purpose and returns its outcome and the status
+// to show for it.
+func (s *state) analysis(runType string, stepIndex *int32, a *v1alpha1.RolloutAnalysis) (runOutcome, *v1alpha1.RolloutAnalysisRunStatus) {
+	name := fmt.Sprintf("%s-%s-%d", s.ro.Name, podHash(s.newRS), revision(s.newRS))
+	switch {
+	case stepIndex != nil:
+		name = fmt.Sprintf("%s-%d", name, *stepIndex)
+	case runType == v1alpha1.RolloutTypePrePromotionLabel:
+		name += "-pre"
+	case runType == v1alpha1.RolloutTypePostPromotionLabel:
+		name += "-post"
+	}
+	run := s.obs.Runs[RunKey(runType, stepIndex)]
+	if run == nil {
+		s.plan.CreateRuns = append(s.plan.CreateRuns, RunRequest{
+			Name: name, Type: runType, StepIndex: stepIndex, Analysis: a, PodHash: podHash(s.newRS),
+		})
+		return runWaiting, &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhasePending}
+	}
+	status := &v1alpha1.RolloutAnalysisRunStatus{Name: run.Name, Status: run.Phase, Message: run.Message}
+	switch run.Phase {
+	case v1alpha1.AnalysisPhaseSuccessful:
+		return runPassed, status
+	case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
+		return runFailed, status
+	case v1alpha1.AnalysisPhaseInconclusive:
+		return runInconclusive, status
+	}
+	return runWaiting, status
+}
+
+// stepAnalysisDone runs the analysis of canary step i.
+func (s *state) stepAnalysisDone(i int32) bool {
+	step := s.ro.Spec.Strategy.Canary.Steps[i]
+	outcome, status := s.analysis(v1alpha1.RolloutTypeStepLabel, ptr.To(i), step.Analysis)
+	s.status.Canary.CurrentStepAnalysisRunStatus = status
+	return s.applyOutcome(outcome, status)
+}
+
+// applyOutcome turns an analysis outcome into the rollout's next move: a failure aborts at once
+// (in this same plan, so traffic and replicas go back to stable without waiting for another
+// reconcile), an inconclusive run pauses until a person promotes.
+func (s *state) applyOutcome(outcome runOutcome, status *v1alpha1.RolloutAnalysisRunStatus) bool {
+	switch outcome {
+	case runPassed:
+		return true
+	case runFailed:
+		s.status.Abort = true
+		s.analysisFailure = fmt.Sprintf("AnalysisRun %s %s: %s", status.Name, status.Status, status.Message)
+		s.event(corev1.EventTypeWarning, "AnalysisRun"+string(status.Status), s.analysisFailure)
+		return false
+	case runInconclusive:
+		cond := findPause(s.status.PauseConditions, v1alpha1.PauseReasonInconclusiveAnalysis)
+		if cond == nil && s.status.ControllerPause {
+			s.status.ControllerPause = false // promoted
+			return true
+		}
+		if cond == nil {
+			s.addPause(v1alpha1.PauseReasonInconclusiveAnalysis)
+		}
+		return false
+	}
+	return false
+}
+
+// addPause sets a pause condition that only a person ends.
+func (s *state) addPause(reason v1alpha1.PauseReason) {
+	s.status.PauseConditions = append(s.status.PauseConditions, v1alpha1.PauseCondition{Reason: reason, StartTime: metaNow(s.now)})
+	s.status.ControllerPause = true
+	s.recordPauseStart(reason, s.now)
+	s.event(corev1.EventTypeNormal, v1alpha1.RolloutPausedReason, "Rollout is paused ("+string(reason)+")")
+}
+
+// backgroundAnalysis runs the canary's background analysis from its starting step until the
+// update completes.
+func (s *state) backgroundAnalysis() {
+	c := s.ro.Spec.Strategy.Canary
+	bg := c.Analysis
+	if bg == nil || len(bg.Templates) == 0 || s.newRS == s.stableRS || s.status.Abort {
+		s.terminateBackground()
+		return
+	}
+	if bg.StartingStep != nil && s.stepIndex() < *bg.StartingStep {
+		return
+	}
+	outcome, status := s.analysis(v1alpha1.RolloutTypeBackgroundRunLabel, nil, &bg.RolloutAnalysis)
+	s.status.Canary.CurrentBackgroundAnalysisRunStatus = status
+	if outcome == runPassed {
+		return // a background run that ended well lets the steps decide
+	}
+	s.applyOutcome(outcome, status)
+}
+
+// terminateBackground stops a background run that is still running when the update ends.
+func (s *state) terminateBackground() {
+	run := s.obs.Runs[RunKey(v1alpha1.RolloutTypeBackgroundRunLabel, nil)]
+	if run != nil && !run.Phase.Completed() {
+		s.plan.TerminateRuns = append(s.plan.TerminateRuns, run.Name)
+	}
+}

@@ -1,0 +1,199 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// blueGreen plans a blue-green update: bring the new ReplicaSet up behind the preview Service,
+// wait for promotion (automatic, timed or by a person), then switch the active Service to it once it
+// runs at full size, keeping the old ReplicaSet up for scaleDownDelaySeconds.
+func (s *state) blueGreen() {
+	b := s.ro.Spec.Strategy.BlueGreen
+	newHash := podHash(s.newRS)
+	s.scaleDownOld(time.Duration(b.GetScaleDownDelaySeconds()) * time.Second)
+	switch {
+	case s.newRS == s.stableRS:
+		s.desired[s.newRS] = s.replicas
+		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonBlueGreenPause)
+		s.status.ControllerPause = false
+		if fullyAvailable(s.newRS) && specReplicas(s.newRS) == s.replicas && !s.creating {
+			s.switchActive(newHash)
+			s.setSelector(b.PreviewService, newHash)
+			s.status.BlueGreen.PreviewSelector = newHash
+		}
+	case s.status.Abort:
+		s.abortBlueGreen()
+	default:
+		s.updateBlueGreen()
+	}
+}
+
+// updateBlueGreen runs one update: preview, promotion gate, switch, post-promotion analysis.
+func (s *state) updateBlueGreen() {
+	b := s.ro.Spec.Strategy.BlueGreen
+	newHash := podHash(s.newRS)
+	s.desired[s.stableRS] = s.replicas
+	s.keepUp(s.stableRS)
+	if s.selectorOf(b.ActiveService) == newHash && !s.creating {
+		s.afterSwitch()
+		return
+	}
+	if _, rollback := s.newRS.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; rollback && !s.creating {
+		// The template of a ReplicaSet that is still up came back: switch to it at once.
+		s.removeAnnotation(s.newRS, v1alpha1.ScaleDownDeadlineAnnotationKey)
+		s.status.BlueGreen.ScaleUpPreviewCheckPoint = true
+	}
+	target := s.replicas
+	if b.PreviewReplicaCount != nil && !s.status.BlueGreen.ScaleUpPreviewCheckPoint {
+		target = *b.PreviewReplicaCount
+	}
+	s.desired[s.newRS] = target
+	if s.creating || specReplicas(s.newRS) != target || !fullyAvailable(s.newRS) {
+		return
+	}
+	s.setSelector(b.PreviewService, newHash)
+	s.status.BlueGreen.PreviewSelector = newHash
+	if !s.status.BlueGreen.ScaleUpPreviewCheckPoint {
+		if !s.promotionGranted() {
+			return
+		}
+		s.status.BlueGreen.ScaleUpPreviewCheckPoint = true
+		s.desired[s.newRS] = s.replicas
+		if target != s.replicas {
+			return // scale up to full size first
+		}
+	}
+	s.desired[s.newRS] = s.replicas
+	if specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS) {
+		s.switchActive(newHash)
+		s.afterSwitch()
+	}
+}
+
+// promotionGranted runs the pre-promotion analysis and the promotion pause, and reports whether
+// the new version may take the active Service.
+func (s *state) promotionGranted() bool {
+	b := s.ro.Spec.Strategy.BlueGreen
+	if b.PrePromotionAnalysis != nil && len(b.PrePromotionAnalysis.Templates) > 0 {
+		outcome, status := s.analysis(v1alpha1.RolloutTypePrePromotionLabel, nil, b.PrePromotionAnalysis)
+		s.status.BlueGreen.PrePromotionAnalysisRunStatus = status
+		if !s.applyOutcome(outcome, status) {
+			if s.status.Abort {
+				s.abortBlueGreen()
+			}
+			return false
+		}
+	}
+	if s.ro.Spec.Paused {
+		return false
+	}
+	if b.GetAutoPromotionEnabled() && b.AutoPromotionSeconds == 0 {
+		return true
+	}
+	pause := &v1alpha1.RolloutPause{}
+	if b.GetAutoPromotionEnabled() {
+		d := intstr.FromInt32(b.AutoPromotionSeconds)
+		pause.Duration = &d
+	}
+	return s.pauseDone(v1alpha1.PauseReasonBlueGreenPause, pause)
+}
+
+// afterSwitch completes an update whose new ReplicaSet took the active Service: the
+// post-promotion analysis decides, then the new ReplicaSet becomes stable and the old one waits
+// out its scale-down delay.
+func (s *state) afterSwitch() {
+	b := s.ro.Spec.Strategy.BlueGreen
+	s.desired[s.newRS] = s.replicas
+	s.status.BlueGreen.ActiveSelector = podHash(s.newRS)
+	if b.PostPromotionAnalysis != nil && len(b.PostPromotionAnalysis.Templates) > 0 {
+		outcome, status := s.analysis(v1alpha1.RolloutTypePostPromotionLabel, nil, b.PostPromotionAnalysis)
+		s.status.BlueGreen.PostPromotionAnalysisRunStatus = status
+		if !s.applyOutcome(outcome, status) {
+			if s.status.Abort {
+				s.abortBlueGreen()
+			}
+			return
+		}
+	}
+	old := s.stableRS
+	s.others = append(s.others, old)
+	s.stableRS = s.newRS
+	s.status.StableRS = podHash(s.newRS)
+	s.status.BlueGreen.ScaleUpPreviewCheckPoint = false
+	s.status.PauseConditions = nil
+	s.status.ControllerPause = false
+	delay := time.Duration(b.GetScaleDownDelaySeconds()) * time.Second
+	s.desired[old] = specReplicas(old)
+	s.setAnnotation(old, v1alpha1.ScaleDownDeadlineAnnotationKey, s.now.Add(delay).UTC().Format(time.RFC3339))
+	s.requeue(delay)
+	s.event(corev1.EventTypeNormal, "RolloutCompleted",
+		fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
+}
+
+// abortBlueGreen keeps (or puts back) the stable version on the active and preview Services and
+// scales the new ReplicaSet down after abortScaleDownDelaySeconds (0 keeps it).
+func (s *state) abortBlueGreen() {
+	b := s.ro.Spec.Strategy.BlueGreen
+	if s.status.AbortedAt == nil {
+		s.status.AbortedAt = ptrTime(metav1.NewTime(s.now))
+		s.event(corev1.EventTypeWarning, v1alpha1.RolloutAbortedReason,
+			fmt.Sprintf("Rollout aborted update to revision %d", revision(s.newRS)))
+	}
+	s.status.PauseConditions = nil
+	s.status.ControllerPause = false
+	s.status.BlueGreen.ScaleUpPreviewCheckPoint = false
+	stableHash := podHash(s.stableRS)
+	s.desired[s.stableRS] = s.replicas
+	s.keepUp(s.stableRS)
+	s.switchActive(stableHash)
+	s.setSelector(b.PreviewService, stableHash)
+	s.status.BlueGreen.PreviewSelector = stableHash
+	delay := b.GetAbortScaleDownDelaySeconds()
+	if delay == 0 || s.creating {
+		return
+	}
+	end := s.status.AbortedAt.Add(time.Duration(delay) * time.Second)
+	if s.now.Before(end) {
+		s.requeue(end.Sub(s.now))
+		return
+	}
+	s.desired[s.newRS] = 0
+}
+
+// switchActive points the active Service at hash.
+func (s *state) switchActive(hash string) {
+	s.setSelector(s.ro.Spec.Strategy.BlueGreen.ActiveService, hash)
+	s.status.BlueGreen.ActiveSelector = hash
+}
+
+// keepUp cancels a pending scale-down of a ReplicaSet that is needed again.
+func (s *state) keepUp(rs *appsv1.ReplicaSet) {
+	s.removeAnnotation(rs, v1alpha1.ScaleDownDeadlineAnnotationKey)
+}
+
+// scaleDownOld scales down ReplicaSets that are neither new nor stable: at once, or at the
+// deadline in their scale-down annotation.
+func (s *state) scaleDownOld(maxDelay time.Duration) {
+	for _, rs := range s.others {
+		if specReplicas(rs) == 0 {
+			continue
+		}
+		deadline, err := time.Parse(time.RFC3339, rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey])
+		if err == nil && s.now.Before(deadline) && deadline.Sub(s.now) <= maxDelay+time.Second {
+			s.requeue(deadline.Sub(s.now))
+			continue
+		}
+		s.desired[rs] = 0
+		s.removeAnnotation(rs, v1alpha1.ScaleDownDeadlineAnnotationKey)
+	}
+}
+
+func ptrTime(t metav1.Time) *metav1.Time { return &t }

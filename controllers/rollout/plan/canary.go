@@ -1,0 +1,345 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// canary plans a canary update: walk the steps, size the canary and stable ReplicaSets for the
+// current weight, and make the canary stable once every step is done.
+func (s *state) canary() {
+	c := s.ro.Spec.Strategy.Canary
+	steps := c.Steps
+	stepsHash := StepsHash(steps)
+	if s.status.CurrentStepHash != stepsHash {
+		if s.status.CurrentStepHash != "" && s.stableRS != s.newRS {
+			s.status.CurrentStepIndex = ptr.To[int32](0)
+		}
+		s.status.CurrentStepHash = stepsHash
+	}
+	switch {
+	case s.stableRS == s.newRS:
+		// Nothing to roll out: the template is the stable one (first deploy, done, or reverted).
+		s.setStepIndex(int32(len(steps)))
+		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonCanaryPauseStep)
+		s.status.ControllerPause = false
+		s.status.PromoteFull = false
+		s.sizeCanary(100, nil)
+	default:
+		if !s.status.Abort {
+			s.backgroundAnalysis()
+		}
+		if !s.status.Abort {
+			s.walkSteps(steps)
+		}
+		if s.status.Abort {
+			s.terminateBackground()
+			s.abortCanary()
+		}
+	}
+	s.setSelector(c.StableService, podHash(s.stableRS))
+	canaryHash := podHash(s.stableRS)
+	if s.newRS != s.stableRS && fullyAvailable(s.newRS) && s.desired[s.newRS] == specReplicas(s.newRS) && specReplicas(s.newRS) > 0 {
+		canaryHash = podHash(s.newRS)
+	} else if current := s.selectorOf(c.CanaryService); current == podHash(s.newRS) && !s.status.Abort {
+		canaryHash = current // keep the canary Service on the canary while it scales
+	}
+	s.setSelector(c.CanaryService, canaryHash)
+}
+
+// setStepIndex records the step index when the canary has steps (Argo leaves it unset otherwise).
+func (s *state) setStepIndex(i int32) {
+	if len(s.ro.Spec.Strategy.Canary.Steps) == 0 {
+		s.status.CurrentStepIndex = nil
+		return
+	}
+	s.status.CurrentStepIndex = ptr.To(i)
+}
+
+func (s *state) stepIndex() int32 {
+	if s.status.CurrentStepIndex == nil {
+		return 0
+	}
+	return *s.status.CurrentStepIndex
+}
+
+// walkSteps advances through every step that is complete, then sizes the ReplicaSets for the
+// step it stops at.
+func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
+	n := int32(len(steps))
+	if s.status.PromoteFull || s.rollbackWithinWindow() {
+		s.setStepIndex(n)
+	}
+	idx := min(s.stepIndex(), n)
+	s.setStepIndex(idx)
+	for idx < n && !s.ro.Spec.Paused && !s.status.Abort {
+		if !s.stepDone(idx, steps[idx]) {
+			break
+		}
+		s.event(corev1.EventTypeNormal, "RolloutStepCompleted",
+			fmt.Sprintf("Rollout step %d/%d completed (%s)", idx+1, n, describeStep(steps[idx])))
+		idx++
+		s.setStepIndex(idx)
+	}
+	if s.status.Abort {
+		return
+	}
+	weight, scale := currentWeight(steps, idx)
+	s.sizeCanary(weight, scale)
+	if idx == n && s.atCanaryTargets() {
+		s.promoteCanary()
+	}
+}
+
+// stepDone reports whether step i is complete, starting it (pause conditions) when needed.
+func (s *state) stepDone(i int32, step v1alpha1.CanaryStep) bool {
+	switch {
+	case step.SetWeight != nil:
+		weight, scale := currentWeight(s.ro.Spec.Strategy.Canary.Steps, i)
+		s.sizeCanary(weight, scale)
+		return s.atCanaryTargets()
+	case step.Pause != nil:
+		return s.pauseDone(v1alpha1.PauseReasonCanaryPauseStep, step.Pause)
+	case step.SetCanaryScale != nil:
+		return true
+	case step.Analysis != nil:
+		return s.stepAnalysisDone(i)
+	default:
+		// Header and mirror routes are applied by the traffic router; without one, validation
+		// rejects them before planning.
+		return true
+	}
+}
+
+// currentWeight is the canary weight and canary-scale override in force at step index idx: the
+// last setWeight and setCanaryScale at or before it; 100 once every step is done.
+func currentWeight(steps []v1alpha1.CanaryStep, idx int32) (int32, *v1alpha1.SetCanaryScale) {
+	if int(idx) >= len(steps) {
+		return 100, nil
+	}
+	var weight int32
+	var scale *v1alpha1.SetCanaryScale
+	for _, step := range steps[:idx+1] {
+		if step.SetWeight != nil {
+			weight = *step.SetWeight
+		}
+		if step.SetCanaryScale != nil {
+			scale = step.SetCanaryScale
+		}
+	}
+	return weight, scale
+}
+
+// sizeCanary decides the replicas of the canary, stable and older ReplicaSets for a weight.
+func (s *state) sizeCanary(weight int32, scale *v1alpha1.SetCanaryScale) {
+	canaryTarget, stableTarget := canaryTargets(s.replicas, weight)
+	if scale != nil {
+		switch {
+		case scale.Replicas != nil:
+			canaryTarget = *scale.Replicas
+		case scale.Weight != nil:
+			canaryTarget = ceilPercent(s.replicas, *scale.Weight)
+		}
+	}
+	targets := map[*appsv1.ReplicaSet]int32{s.newRS: canaryTarget}
+	if s.stableRS != s.newRS && s.stableRS != nil {
+		targets[s.stableRS] = stableTarget
+	} else {
+		targets[s.newRS] = s.replicas
+	}
+	sets := append([]*appsv1.ReplicaSet{}, s.others...)
+	if s.stableRS != nil && s.stableRS != s.newRS {
+		sets = append(sets, s.stableRS)
+	}
+	sets = append(sets, s.newRS)
+	for _, rs := range s.others {
+		targets[rs] = 0
+	}
+	c := s.ro.Spec.Strategy.Canary
+	r := rolling{sets: sets, targets: targets, budget: newBudget(s.replicas, c.GetMaxSurge(), c.GetMaxUnavailable())}
+	for rs, n := range r.result() {
+		s.desired[rs] = n
+	}
+	s.canaryTargets = targets
+}
+
+// atCanaryTargets reports whether the ReplicaSets already hold the sizes of the current weight:
+// the canary fully available at its target, the stable at least at its target available, and
+// every older ReplicaSet at zero.
+func (s *state) atCanaryTargets() bool {
+	for rs, target := range s.canaryTargets {
+		if s.creating && rs == s.newRS {
+			if target > 0 {
+				return false
+			}
+			continue
+		}
+		switch {
+		case specReplicas(rs) != target || s.desired[rs] != target:
+			return false
+		case rs == s.newRS && !fullyAvailable(rs):
+			return false
+		case rs != s.newRS && rs == s.stableRS && availableReplicas(rs) < target:
+			return false
+		case rs != s.newRS && rs != s.stableRS && rs.Status.Replicas != 0:
+			return false
+		}
+	}
+	return true
+}
+
+// promoteCanary makes the canary the stable ReplicaSet once every step is done.
+func (s *state) promoteCanary() {
+	if s.newRS == s.stableRS {
+		return
+	}
+	s.others = append(s.others, s.stableRS)
+	s.stableRS = s.newRS
+	s.status.StableRS = podHash(s.newRS)
+	s.status.PromoteFull = false
+	s.status.ControllerPause = false
+	s.status.PauseConditions = nil
+	s.event(corev1.EventTypeNormal, "RolloutCompleted",
+		fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
+}
+
+// abortCanary returns to the stable version: stable at full size, the canary scaled down, the
+// steps reset so that a retry starts over.
+func (s *state) abortCanary() {
+	if s.status.AbortedAt == nil {
+		s.status.AbortedAt = ptr.To(metav1.NewTime(s.now))
+		s.event(corev1.EventTypeWarning, v1alpha1.RolloutAbortedReason,
+			fmt.Sprintf("Rollout aborted update to revision %d", revision(s.newRS)))
+	}
+	s.setStepIndex(0)
+	s.status.PauseConditions = nil
+	s.status.ControllerPause = false
+	s.status.PromoteFull = false
+	if s.stableRS != nil {
+		s.desired[s.stableRS] = s.replicas
+	}
+	s.desired[s.newRS] = 0
+	for _, rs := range s.others {
+		s.desired[rs] = 0
+	}
+}
+
+// pauseDone runs a pause: it sets the pause condition when the pause starts and reports whether
+// it is over — its duration passed, or a person promoted it (the condition was removed while the
+// controller still holds the pause).
+func (s *state) pauseDone(reason v1alpha1.PauseReason, pause *v1alpha1.RolloutPause) bool {
+	cond := findPause(s.status.PauseConditions, reason)
+	if cond == nil && s.status.ControllerPause {
+		s.status.ControllerPause = false // promoted
+		return true
+	}
+	d, timed, _ := pause.GetDuration()
+	if timed && d <= 0 {
+		return true
+	}
+	if cond == nil {
+		s.addPause(reason)
+		cond = findPause(s.status.PauseConditions, reason)
+	}
+	if !timed {
+		return false
+	}
+	end := s.pauseStart(reason, cond.StartTime.Time).Add(d)
+	if s.now.Before(end) {
+		s.requeue(end.Sub(s.now))
+		return false
+	}
+	s.status.PauseConditions = removePause(s.status.PauseConditions, reason)
+	s.status.ControllerPause = len(s.status.PauseConditions) > 0
+	s.event(corev1.EventTypeNormal, v1alpha1.RolloutResumedReason, "Rollout is resumed ("+string(reason)+" ended)")
+	return true
+}
+
+// pauseStart is when a pause began: the precise time this process recorded, or else the status'
+// start time rounded up to the next second (status times have one-second precision, so a pause is
+// never cut short, only lengthened by less than a second after a restart).
+func (s *state) pauseStart(reason v1alpha1.PauseReason, status time.Time) time.Time {
+	if t, ok := s.obs.PauseStarted[reason]; ok && t.Truncate(time.Second).Equal(status.Truncate(time.Second)) {
+		return t
+	}
+	return status.Truncate(time.Second).Add(time.Second)
+}
+
+func (s *state) recordPauseStart(reason v1alpha1.PauseReason, t time.Time) {
+	if s.plan.PauseStarted == nil {
+		s.plan.PauseStarted = map[v1alpha1.PauseReason]time.Time{}
+	}
+	s.plan.PauseStarted[reason] = t
+	if s.obs.PauseStarted == nil {
+		s.obs.PauseStarted = map[v1alpha1.PauseReason]time.Time{}
+	}
+	s.obs.PauseStarted[reason] = t
+}
+
+func findPause(conds []v1alpha1.PauseCondition, reason v1alpha1.PauseReason) *v1alpha1.PauseCondition {
+	for i := range conds {
+		if conds[i].Reason == reason {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func removePause(conds []v1alpha1.PauseCondition, reason v1alpha1.PauseReason) []v1alpha1.PauseCondition {
+	var out []v1alpha1.PauseCondition
+	for _, c := range conds {
+		if c.Reason != reason {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// describeStep names a step for events: "setWeight: 25", "pause: 30s".
+func describeStep(step v1alpha1.CanaryStep) string {
+	switch {
+	case step.SetWeight != nil:
+		return fmt.Sprintf("setWeight: %d", *step.SetWeight)
+	case step.Pause != nil:
+		if step.Pause.Duration != nil {
+			return "pause: " + step.Pause.Duration.String()
+		}
+		return "pause"
+	case step.SetCanaryScale != nil:
+		return "setCanaryScale"
+	case step.Analysis != nil:
+		return "analysis"
+	case step.SetHeaderRoute != nil:
+		return "setHeaderRoute: " + step.SetHeaderRoute.Name
+	case step.SetMirrorRoute != nil:
+		return "setMirrorRoute: " + step.SetMirrorRoute.Name
+	}
+	return "step"
+}
+
+// rollbackWithinWindow reports whether the template went back to a ReplicaSet older than the
+// stable one and no more than rollbackWindow.revisions ReplicaSets lie between them: such an undo
+// skips the steps.
+func (s *state) rollbackWithinWindow() bool {
+	w := s.ro.Spec.RollbackWindow
+	if w == nil || w.Revisions <= 0 || s.creating || s.stableRS == nil || s.newRS == s.stableRS {
+		return false
+	}
+	if !s.newRS.CreationTimestamp.Before(&s.stableRS.CreationTimestamp) {
+		return false
+	}
+	var between int32
+	for _, rs := range s.others {
+		if s.newRS.CreationTimestamp.Before(&rs.CreationTimestamp) && rs.CreationTimestamp.Before(&s.stableRS.CreationTimestamp) {
+			between++
+		}
+	}
+	return between < w.Revisions
+}

@@ -1,0 +1,299 @@
+package plan
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// state is one planning pass: the inputs, the status being built and the plan being filled.
+type state struct {
+	ro     *v1alpha1.Rollout
+	obs    Observed
+	now    time.Time
+	status *v1alpha1.RolloutStatus
+	plan   *Plan
+
+	replicas int32
+	newRS    *appsv1.ReplicaSet // the observed new ReplicaSet, or the one planned for creation
+	creating bool               // newRS is planned for creation
+	stableRS *appsv1.ReplicaSet // nil before the first ReplicaSet is stable
+	others   []*appsv1.ReplicaSet
+	desired  map[*appsv1.ReplicaSet]int32 // replicas decided for each ReplicaSet
+	canaryTargets   map[*appsv1.ReplicaSet]int32 // targets of the current canary weight
+	analysisFailure string                       // why an analysis aborted the update
+}
+
+// Next plans the next move of a Rollout from what was observed at now.
+func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
+	s := &state{
+		ro:       ro,
+		obs:      obs,
+		now:      now,
+		status:   ro.Status.DeepCopy(),
+		plan:     &Plan{},
+		replicas: ro.Spec.GetReplicas(),
+		desired:  map[*appsv1.ReplicaSet]int32{},
+	}
+	s.status.ObservedGeneration = strconv.FormatInt(ro.Generation, 10)
+	if ro.Spec.Selector != nil {
+		s.status.Selector = metav1.FormatLabelSelector(ro.Spec.Selector)
+	}
+	if errs := Validate(ro); len(errs) > 0 || obs.Template == nil {
+		if obs.Template == nil && len(errs) == 0 {
+			errs = []string{obs.TemplateError}
+		}
+		s.invalid(errs)
+		return *s.plan
+	}
+	removeCondition(s.status, v1alpha1.InvalidSpec)
+
+	s.classify()
+	if ro.Spec.Strategy.Canary != nil {
+		s.canary()
+	} else {
+		s.blueGreen()
+	}
+	s.restart()
+	s.emitScaling()
+	s.history()
+	s.finishStatus()
+	return *s.plan
+}
+
+// invalid records an invalid spec: the InvalidSpec condition, phase Degraded, nothing else changes.
+func (s *state) invalid(errs []string) {
+	msg := errs[0]
+	for _, e := range errs[1:] {
+		msg += "; " + e
+	}
+	if setCondition(s.status, s.now, v1alpha1.InvalidSpec, corev1.ConditionTrue, v1alpha1.InvalidSpecReason, msg) {
+		s.event(corev1.EventTypeWarning, v1alpha1.InvalidSpecReason, msg)
+	}
+	s.status.Phase = v1alpha1.RolloutPhaseDegraded
+	s.status.Message = v1alpha1.InvalidSpecReason + ": " + msg
+	s.countReplicas()
+	s.plan.Status = *s.status
+}
+
+// classify finds the new and stable ReplicaSets among the observed ones, and plans the new
+// ReplicaSet when there is none.
+func (s *state) classify() {
+	s.newRS = s.obs.NewRS
+	if s.newRS == nil {
+		s.newRS = s.buildNewRS()
+		s.creating = true
+		s.plan.Create = append(s.plan.Create, s.newRS)
+		s.event(corev1.EventTypeNormal, "NewReplicaSetCreated",
+			fmt.Sprintf("Created ReplicaSet %s (revision %s)", s.newRS.Name, s.newRS.Annotations[v1alpha1.RevisionAnnotationKey]))
+	} else if rev := revision(s.newRS); rev < s.maxRevision() {
+		// An older template came back (undo): its ReplicaSet becomes the newest revision.
+		s.setAnnotation(s.newRS, v1alpha1.RevisionAnnotationKey, strconv.FormatInt(s.maxRevision()+1, 10))
+	}
+	newHash := podHash(s.newRS)
+	if s.status.CurrentPodHash != newHash {
+		s.newPodHash(newHash)
+	}
+	for _, rs := range s.obs.ReplicaSets {
+		switch {
+		case rs == s.newRS:
+		case s.status.StableRS != "" && podHash(rs) == s.status.StableRS:
+			s.stableRS = rs
+		default:
+			s.others = append(s.others, rs)
+		}
+	}
+	if s.status.StableRS == "" || (s.stableRS == nil && s.status.StableRS != newHash) {
+		// The first ReplicaSet (or one whose stable ReplicaSet is gone) is stable at once.
+		s.status.StableRS = newHash
+	}
+	if s.status.StableRS == newHash {
+		s.stableRS = s.newRS
+	}
+	byRevision(s.others)
+	for _, rs := range s.obs.ReplicaSets {
+		s.desired[rs] = specReplicas(rs)
+	}
+	s.desired[s.newRS] = specReplicas(s.newRS)
+}
+
+// newPodHash resets the per-update status when the template changes: a new update starts at the
+// first step, and an abort of the previous update no longer applies.
+func (s *state) newPodHash(hash string) {
+	prev := s.status.CurrentPodHash
+	s.status.CurrentPodHash = hash
+	if prev == "" {
+		return
+	}
+	s.status.Abort = false
+	s.status.AbortedAt = nil
+	s.status.PromoteFull = false
+	s.status.PauseConditions = nil
+	s.status.ControllerPause = false
+	s.status.Canary.CurrentStepAnalysisRunStatus = nil
+	s.status.Canary.CurrentBackgroundAnalysisRunStatus = nil
+	s.status.BlueGreen.ScaleUpPreviewCheckPoint = false
+	s.status.BlueGreen.PrePromotionAnalysisRunStatus = nil
+	s.status.BlueGreen.PostPromotionAnalysisRunStatus = nil
+	if s.ro.Spec.Strategy.Canary != nil && len(s.ro.Spec.Strategy.Canary.Steps) > 0 {
+		s.status.CurrentStepIndex = ptr.To[int32](0)
+	}
+}
+
+func (s *state) maxRevision() int64 {
+	var max int64
+	for _, rs := range s.obs.ReplicaSets {
+		if r := revision(rs); r > max {
+			max = r
+		}
+	}
+	return max
+}
+
+// buildNewRS returns the ReplicaSet to create for the template, with zero replicas; the strategy
+// decides its size.
+func (s *state) buildNewRS() *appsv1.ReplicaSet {
+	hash := s.obs.PodHash
+	tmpl := s.obs.Template.DeepCopy()
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[v1alpha1.PodTemplateHashLabelKey] = hash
+	selector := s.ro.Spec.Selector.DeepCopy()
+	if selector.MatchLabels == nil {
+		selector.MatchLabels = map[string]string{}
+	}
+	selector.MatchLabels[v1alpha1.PodTemplateHashLabelKey] = hash
+	labels := map[string]string{}
+	for k, v := range tmpl.Labels {
+		labels[k] = v
+	}
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      s.ro.Name + "-" + hash,
+			Namespace: s.ro.Namespace,
+			Labels:    labels,
+			Annotations: map[string]string{
+				v1alpha1.RevisionAnnotationKey: strconv.FormatInt(s.maxRevision()+1, 10),
+				TemplateHashAnnotation:         hash,
+			},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(s.ro, v1alpha1.GroupVersion.WithKind(v1alpha1.RolloutKind))},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas:        ptr.To[int32](0),
+			MinReadySeconds: s.ro.Spec.MinReadySeconds,
+			Selector:        selector,
+			Template:        *tmpl,
+		},
+	}
+}
+
+// setAnnotation plans an annotation change on an existing ReplicaSet (nil removes it).
+func (s *state) setAnnotation(rs *appsv1.ReplicaSet, key string, value string) {
+	s.annotations(rs)[key] = &value
+}
+
+func (s *state) removeAnnotation(rs *appsv1.ReplicaSet, key string) {
+	if _, ok := rs.Annotations[key]; ok {
+		s.annotations(rs)[key] = nil
+	}
+}
+
+func (s *state) annotations(rs *appsv1.ReplicaSet) map[string]*string {
+	for i := range s.plan.Scale {
+		if s.plan.Scale[i].Name == rs.Name {
+			return s.plan.Scale[i].Annotations
+		}
+	}
+	s.plan.Scale = append(s.plan.Scale, ScaleReplicaSet{Name: rs.Name, Replicas: -1, Annotations: map[string]*string{}})
+	return s.plan.Scale[len(s.plan.Scale)-1].Annotations
+}
+
+// emitScaling turns the decided replica counts into Create sizes and Scale actions.
+func (s *state) emitScaling() {
+	if s.creating {
+		s.newRS.Spec.Replicas = ptr.To(s.desired[s.newRS])
+	}
+	for _, rs := range s.obs.ReplicaSets {
+		want := s.desired[rs]
+		if want == specReplicas(rs) {
+			continue
+		}
+		s.annotations(rs) // make sure there is an entry
+		for i := range s.plan.Scale {
+			if s.plan.Scale[i].Name == rs.Name {
+				s.plan.Scale[i].Replicas = want
+			}
+		}
+		verb := "up"
+		if want < specReplicas(rs) {
+			verb = "down"
+		}
+		s.event(corev1.EventTypeNormal, "ScalingReplicaSet",
+			fmt.Sprintf("Scaled %s ReplicaSet %s (revision %d) from %d to %d", verb, rs.Name, revision(rs), specReplicas(rs), want))
+	}
+	// Scale entries that only change annotations keep the current size.
+	for i := range s.plan.Scale {
+		if s.plan.Scale[i].Replicas < 0 {
+			for _, rs := range s.obs.ReplicaSets {
+				if rs.Name == s.plan.Scale[i].Name {
+					s.plan.Scale[i].Replicas = specReplicas(rs)
+				}
+			}
+		}
+	}
+}
+
+func (s *state) event(eventType, reason, msg string) {
+	s.plan.Events = append(s.plan.Events, Event{Type: eventType, Reason: reason, Message: msg})
+}
+
+// requeue asks to look again after d at the latest.
+func (s *state) requeue(d time.Duration) {
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	if s.plan.RequeueAfter == 0 || d < s.plan.RequeueAfter {
+		s.plan.RequeueAfter = d
+	}
+}
+
+// setSelector plans pointing a Service at the pods of hash, if the Service exists and points
+// elsewhere.
+func (s *state) setSelector(service, hash string) {
+	if service == "" || hash == "" {
+		return
+	}
+	svc, ok := s.obs.Services[service]
+	if !ok {
+		return
+	}
+	current := svc.Spec.Selector[v1alpha1.PodTemplateHashLabelKey]
+	managedBy := svc.Annotations[v1alpha1.ManagedByRolloutsAnnotationKey]
+	if current == hash && managedBy == s.ro.Name {
+		return
+	}
+	s.plan.Selectors = append(s.plan.Selectors, SetSelector{Service: service, Hash: hash})
+	if current != hash {
+		s.event(corev1.EventTypeNormal, "SwitchService",
+			fmt.Sprintf("Switched selector for Service %s from %q to %q", service, current, hash))
+	}
+}
+
+// selectorOf returns the hash a Service currently selects.
+func (s *state) selectorOf(service string) string {
+	if svc, ok := s.obs.Services[service]; ok {
+		return svc.Spec.Selector[v1alpha1.PodTemplateHashLabelKey]
+	}
+	return ""
+}
+
+// metaNow is t as a status time.
+func metaNow(t time.Time) metav1.Time { return metav1.NewTime(t) }

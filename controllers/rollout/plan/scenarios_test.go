@@ -1,0 +1,334 @@
+package plan
+
+import (
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// Whole-rollout golden sequences: each scenario drives a simulated cluster through the planner and
+// compares the sequence of states with testdata/<name>.golden. Run with -update to rewrite them,
+// then read the diff: the golden files are the specification.
+func TestScenarios(t *testing.T) {
+	scenarios := map[string]func(w *world){
+		"canary-initial-deploy": func(w *world) {
+			w.settle(time.Minute)
+		},
+		"canary-25-pause-50-pause": func(w *world) {
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Minute)
+		},
+		"canary-no-steps-rolling-update": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = nil
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Minute)
+		},
+		"canary-promote-indefinite-pause": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(75), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"canary-promote-full": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(75), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("promote full")
+			w.ro.Status.PromoteFull = true
+			w.settle(time.Hour)
+		},
+		"canary-abort-mid-step": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Hour)
+		},
+		"canary-abort-then-retry": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("10s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(2 * time.Second)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Minute)
+			w.note("retry")
+			w.ro.Status.Abort = false
+			w.settle(time.Minute)
+		},
+		"canary-update-during-update": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.setImage("app:3")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"canary-revert-to-stable-mid-rollout": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.setImage("app:1")
+			w.settle(time.Hour)
+		},
+		"canary-undo-outside-rollback-window": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.setImage("app:1")
+			w.settle(time.Hour)
+		},
+		"canary-undo-inside-rollback-window": func(w *world) {
+			w.ro.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 2}
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.setImage("app:1")
+			w.settle(time.Hour)
+		},
+		"canary-restart": func(w *world) {
+			w.settle(time.Minute)
+			w.note("restartAt now, three old pods")
+			w.oldPods = []string{"pod-a", "pod-b", "pod-c"}
+			w.ro.Spec.RestartAt = ptr.To(metav1.NewTime(w.now))
+			w.ro.Generation++
+			w.settle(time.Minute)
+		},
+		"canary-replicas-change-mid-rollout": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("replicas 4 -> 8")
+			w.ro.Spec.Replicas = ptr.To[int32](8)
+			w.ro.Generation++
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"canary-max-surge-zero": func(w *world) {
+			surge, unavailable := intstr.FromInt32(0), intstr.FromInt32(1)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50)}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Minute)
+		},
+		"canary-controller-restart-during-pause": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("30s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(10 * time.Second)
+			w.note("controller restarts: the precise pause start is forgotten")
+			w.pauses = nil
+			w.settle(time.Hour)
+		},
+		"canary-user-pause-and-resume": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("5s"), weight(50)}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.note("spec.paused = true")
+			w.ro.Spec.Paused = true
+			w.settle(time.Hour)
+			w.note("spec.paused = false")
+			w.ro.Spec.Paused = false
+			w.settle(time.Hour)
+		},
+		"canary-progress-deadline": func(w *world) {
+			w.settle(time.Minute)
+			w.slow[PodTemplateHash(&w.ro.Spec.Template, nil)] = false
+			w.setImage("app:2")
+			w.slow[PodTemplateHash(&w.ro.Spec.Template, nil)] = true
+			w.settle(time.Hour)
+		},
+		"canary-progress-deadline-abort": func(w *world) {
+			w.ro.Spec.ProgressDeadlineAbort = true
+			w.ro.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.slow[PodTemplateHash(&w.ro.Spec.Template, nil)] = true
+			w.settle(time.Hour)
+		},
+		"canary-analysis-passes": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), analysisStep("success-rate"), weight(50)}
+			w.runOutcome = func(RunRequest) v1alpha1.AnalysisPhase { return v1alpha1.AnalysisPhaseSuccessful }
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"canary-analysis-fails-and-aborts": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), analysisStep("success-rate"), weight(50)}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("the analysis fails")
+			for _, r := range w.runs {
+				r.Phase, r.Message = v1alpha1.AnalysisPhaseFailed, "metric error-ratio assessed Failed"
+			}
+			w.settle(time.Hour)
+		},
+		"canary-analysis-inconclusive-then-promote": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), analysisStep("success-rate"), weight(50)}
+			w.runOutcome = func(RunRequest) v1alpha1.AnalysisPhase { return v1alpha1.AnalysisPhaseInconclusive }
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"canary-background-analysis-fails": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("")}
+			w.ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
+				RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "errors"}}},
+			}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("the background analysis fails")
+			for _, r := range w.runs {
+				r.Phase, r.Message = v1alpha1.AnalysisPhaseError, "connection refused"
+			}
+			w.settle(time.Hour)
+		},
+		"canary-set-canary-scale": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
+				{SetCanaryScale: &v1alpha1.SetCanaryScale{Replicas: ptr.To[int32](1)}}, weight(50), pause(""),
+			}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"canary-steps-changed-mid-rollout": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+			w.note("steps change to [75%%, pause]")
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(75), pause("")}
+			w.ro.Generation++
+			w.settle(time.Hour)
+		},
+		"canary-revision-history-limit": func(w *world) {
+			w.ro.Spec.RevisionHistoryLimit = ptr.To[int32](1)
+			w.ro.Spec.Strategy.Canary.Steps = nil
+			w.settle(time.Minute)
+			for _, img := range []string{"app:2", "app:3", "app:4"} {
+				w.setImage(img)
+				w.settle(time.Minute)
+			}
+		},
+		"invalid-spec-then-fixed": func(w *world) {
+			w.ro.Spec.Selector.MatchLabels = map[string]string{"app": "other"}
+			w.settle(time.Minute)
+			w.note("selector fixed")
+			w.ro.Spec.Selector.MatchLabels = map[string]string{"app": "demo"}
+			w.ro.Generation++
+			w.settle(time.Minute)
+		},
+		"invalid-spec-unsupported-router": func(w *world) {
+			w.ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Nginx: jsonRaw(`{"stableIngress":"x"}`)}
+			w.settle(time.Minute)
+		},
+		"bluegreen-manual-promote": func(w *world) {
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"bluegreen-auto-promotion-seconds": func(w *world) {
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionSeconds: 20, ScaleDownDelaySeconds: ptr.To[int32](10)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"bluegreen-auto-promotion": func(w *world) {
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"bluegreen-preview-replica-count": func(w *world) {
+			w.ro = blueGreenRollout(4, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false), PreviewReplicaCount: ptr.To[int32](1)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"bluegreen-abort": func(w *world) {
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Hour)
+		},
+		"bluegreen-instant-rollback-in-delay-window": func(w *world) {
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(5 * time.Second)
+			w.setImage("app:1")
+			w.settle(time.Hour)
+		},
+		"bluegreen-prepromotion-analysis-fails": func(w *world) {
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{
+				PrePromotionAnalysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "smoke"}}},
+			})
+			w.init()
+			w.runOutcome = func(RunRequest) v1alpha1.AnalysisPhase { return v1alpha1.AnalysisPhaseFailed }
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+	}
+	for name, run := range scenarios {
+		t.Run(name, func(t *testing.T) {
+			ro := canaryRollout(4, weight(25), pause("2s"), weight(50), pause("2s"))
+			w := newWorld(t, ro, "demo-canary", "demo-stable")
+			run(w)
+			w.golden(name)
+		})
+	}
+}
+
+// init resets the world after a scenario replaced the Rollout.
+func (w *world) init() {
+	fresh := newWorld(w.t, w.ro, "demo-active", "demo-preview")
+	*w = *fresh
+}
+
+func jsonRaw(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(s)} }

@@ -1,0 +1,343 @@
+package plan
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// world simulates what the planner's intents do in a cluster: ReplicaSets whose pods become
+// available one planning round after they are asked for, Services, AnalysisRuns whose outcome the
+// scenario decides, and a clock.
+type world struct {
+	t        *testing.T
+	ro       *v1alpha1.Rollout
+	rss      []*appsv1.ReplicaSet
+	services map[string]*corev1.Service
+	runs     map[string]*RunInfo // by run name
+	runKeys  map[string]string   // run name -> RunKey
+	start    time.Time
+	now      time.Time
+	pauses   map[v1alpha1.PauseReason]time.Time
+	log      strings.Builder
+	last     string
+	// runOutcome decides the phase of a new AnalysisRun: nil leaves runs Running.
+	runOutcome func(req RunRequest) v1alpha1.AnalysisPhase
+	// slow makes pods of the named hashes never become available.
+	slow map[string]bool
+	// oldPods are the pods created before spec.restartAt, oldest first.
+	oldPods []string
+}
+
+func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	w := &world{
+		t: t, ro: ro, services: map[string]*corev1.Service{}, runs: map[string]*RunInfo{},
+		runKeys: map[string]string{}, start: start, now: start, slow: map[string]bool{},
+	}
+	ro.Generation = 1
+	ro.UID = types.UID("uid-" + ro.Name)
+	for _, name := range services {
+		w.services[name] = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "demo"}}}
+	}
+	return w
+}
+
+// observe builds what the reconciler would observe.
+func (w *world) observe() Observed {
+	tmpl := w.ro.Spec.Template
+	hash := PodTemplateHash(&tmpl, w.ro.Status.CollisionCount)
+	obs := Observed{Template: &tmpl, PodHash: hash, ReplicaSets: w.rss, Services: w.services,
+		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses}
+	for _, name := range w.oldPods {
+		obs.OldPods = append(obs.OldPods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	}
+	for _, rs := range w.rss {
+		if rs.Annotations[TemplateHashAnnotation] == hash {
+			obs.NewRS = rs
+		}
+	}
+	for name, run := range w.runs {
+		if strings.Contains(name, "-"+hash+"-") {
+			obs.Runs[w.runKeys[name]] = run
+		}
+	}
+	return obs
+}
+
+// step plans once and applies the plan. It reports whether anything changed.
+func (w *world) step() (Plan, bool) {
+	// Pods asked for in the previous round are now running and available.
+	for _, rs := range w.rss {
+		n := specReplicas(rs)
+		rs.Status.Replicas = n
+		rs.Status.ReadyReplicas = n
+		rs.Status.AvailableReplicas = n
+		if w.slow[podHash(rs)] {
+			rs.Status.ReadyReplicas, rs.Status.AvailableReplicas = 0, 0
+		}
+		rs.Status.ObservedGeneration = rs.Generation
+	}
+	p := Next(w.ro.DeepCopy(), w.observe(), w.now)
+	w.apply(p)
+	changed := len(p.Create)+len(p.Scale)+len(p.Selectors)+len(p.Delete)+len(p.CreateRuns)+len(p.DeletePods) > 0
+	if !equality.Semantic.DeepEqual(w.ro.Status, p.Status) {
+		changed = true
+	}
+	w.ro.Status = p.Status
+	w.record(p)
+	return p, changed
+}
+
+func (w *world) apply(p Plan) {
+	for _, rs := range p.Create {
+		rs = rs.DeepCopy()
+		rs.Generation = 1
+		rs.CreationTimestamp = metav1.NewTime(w.now)
+		w.rss = append(w.rss, rs)
+	}
+	for _, sc := range p.Scale {
+		rs := w.rs(sc.Name)
+		if specReplicas(rs) != sc.Replicas {
+			rs.Spec.Replicas = ptr.To(sc.Replicas)
+			rs.Generation++
+		}
+		for k, v := range sc.Annotations {
+			if v == nil {
+				delete(rs.Annotations, k)
+			} else {
+				rs.Annotations[k] = *v
+			}
+		}
+	}
+	for _, name := range p.Delete {
+		for i, rs := range w.rss {
+			if rs.Name == name {
+				w.rss = append(w.rss[:i], w.rss[i+1:]...)
+				break
+			}
+		}
+	}
+	for _, sel := range p.Selectors {
+		w.services[sel.Service].Spec.Selector[v1alpha1.PodTemplateHashLabelKey] = sel.Hash
+		if w.services[sel.Service].Annotations == nil {
+			w.services[sel.Service].Annotations = map[string]string{}
+		}
+		w.services[sel.Service].Annotations[v1alpha1.ManagedByRolloutsAnnotationKey] = w.ro.Name
+	}
+	for _, req := range p.CreateRuns {
+		phase := v1alpha1.AnalysisPhaseRunning
+		if w.runOutcome != nil {
+			phase = w.runOutcome(req)
+		}
+		w.runs[req.Name] = &RunInfo{Name: req.Name, Phase: phase, Message: "simulated"}
+		w.runKeys[req.Name] = RunKey(req.Type, req.StepIndex)
+	}
+	for _, name := range p.DeletePods {
+		for i, pod := range w.oldPods {
+			if pod == name {
+				w.oldPods = append(w.oldPods[:i], w.oldPods[i+1:]...)
+				break
+			}
+		}
+	}
+	for _, name := range p.TerminateRuns {
+		w.runs[name].Phase = v1alpha1.AnalysisPhaseSuccessful
+	}
+	if len(p.PauseStarted) > 0 && w.pauses == nil {
+		w.pauses = map[v1alpha1.PauseReason]time.Time{}
+	}
+	for k, v := range p.PauseStarted {
+		w.pauses[k] = v
+	}
+}
+
+func (w *world) rs(name string) *appsv1.ReplicaSet {
+	for _, rs := range w.rss {
+		if rs.Name == name {
+			return rs
+		}
+	}
+	w.t.Fatalf("no ReplicaSet %s", name)
+	return nil
+}
+
+// settle plans until nothing changes, following requeues (the clock jumps to them) up to limit
+// of simulated time. Waiting for a person (an indefinite pause) ends it.
+func (w *world) settle(limit time.Duration) {
+	end := w.now.Add(limit)
+	for i := 0; i < 200; i++ {
+		p, changed := w.step()
+		if changed {
+			w.now = w.now.Add(100 * time.Millisecond)
+			continue
+		}
+		if p.RequeueAfter == 0 || w.now.Add(p.RequeueAfter).After(end) {
+			return
+		}
+		w.now = w.now.Add(p.RequeueAfter)
+	}
+	w.t.Fatalf("no steady state after 200 rounds:\n%s", w.log.String())
+}
+
+// record writes one golden line when the visible state changed.
+func (w *world) record(p Plan) {
+	st := w.ro.Status
+	var b strings.Builder
+	idx := "-"
+	if st.CurrentStepIndex != nil {
+		idx = fmt.Sprint(*st.CurrentStepIndex)
+	}
+	fmt.Fprintf(&b, "phase=%s", st.Phase)
+	if st.Message != "" {
+		fmt.Fprintf(&b, "(%s)", st.Message)
+	}
+	fmt.Fprintf(&b, " step=%s stable=%s", idx, st.StableRS)
+	if st.Abort {
+		b.WriteString(" abort")
+	}
+	for _, pc := range st.PauseConditions {
+		fmt.Fprintf(&b, " pause=%s", pc.Reason)
+	}
+	b.WriteString(" rs:")
+	list := append([]*appsv1.ReplicaSet{}, w.rss...)
+	byRevision(list)
+	for _, rs := range list {
+		fmt.Fprintf(&b, " %s=%d/%d", podHash(rs), specReplicas(rs), rs.Status.AvailableReplicas)
+		if _, ok := rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; ok {
+			b.WriteString("(delay)")
+		}
+	}
+	var svcs []string
+	for name, svc := range w.services {
+		svcs = append(svcs, name+"="+svc.Spec.Selector[v1alpha1.PodTemplateHashLabelKey])
+	}
+	sort.Strings(svcs)
+	if len(svcs) > 0 {
+		b.WriteString(" svc: " + strings.Join(svcs, " "))
+	}
+	if r := st.Canary.CurrentStepAnalysisRunStatus; r != nil {
+		fmt.Fprintf(&b, " stepRun=%s", r.Status)
+	}
+	if r := st.Canary.CurrentBackgroundAnalysisRunStatus; r != nil {
+		fmt.Fprintf(&b, " bgRun=%s", r.Status)
+	}
+	if len(w.oldPods) > 0 {
+		fmt.Fprintf(&b, " oldPods=%d", len(w.oldPods))
+	}
+	line := b.String()
+	if line != w.last {
+		fmt.Fprintf(&w.log, "%6.1fs %s\n", w.now.Sub(w.start).Seconds(), line)
+		w.last = line
+	}
+	for _, e := range p.Events {
+		if e.Reason != "ScalingReplicaSet" {
+			fmt.Fprintf(&w.log, "%6s   event %s: %s\n", "", e.Reason, e.Message)
+		}
+	}
+}
+
+// note writes a scenario step into the log.
+func (w *world) note(format string, args ...any) {
+	fmt.Fprintf(&w.log, "--- %s\n", fmt.Sprintf(format, args...))
+}
+
+// setImage changes the template, as a user's apply does.
+func (w *world) setImage(image string) {
+	w.note("set image %s", image)
+	w.ro.Spec.Template.Spec.Containers[0].Image = image
+	w.ro.Generation++
+}
+
+// promote clears the pause conditions, as `kubectl argo rollouts promote` does at a pause.
+func (w *world) promote() {
+	w.note("promote")
+	w.ro.Status.PauseConditions = nil
+	w.ro.Spec.Paused = false
+}
+
+func (w *world) golden(name string) {
+	w.t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	got := w.log.String()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			w.t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		w.t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if string(want) != got {
+		w.t.Errorf("%s differs from the golden file; run `go test ./controllers/rollout/plan -update` and review the diff.\n--- got:\n%s\n--- want:\n%s", path, got, want)
+	}
+}
+
+// rsOf returns the ReplicaSet running an image.
+func (w *world) rsOf(image string) *appsv1.ReplicaSet {
+	for _, rs := range w.rss {
+		if rs.Spec.Template.Spec.Containers[0].Image == image {
+			return rs
+		}
+	}
+	return nil
+}
+
+func canaryRollout(replicas int32, steps ...v1alpha1.CanaryStep) *v1alpha1.Rollout {
+	return &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "default"},
+		Spec: v1alpha1.RolloutSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "demo"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "demo"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+			},
+			Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{
+				CanaryService: "demo-canary", StableService: "demo-stable", Steps: steps,
+			}},
+		},
+	}
+}
+
+func blueGreenRollout(replicas int32, b v1alpha1.BlueGreenStrategy) *v1alpha1.Rollout {
+	ro := canaryRollout(replicas)
+	b.ActiveService, b.PreviewService = "demo-active", "demo-preview"
+	ro.Spec.Strategy = v1alpha1.RolloutStrategy{BlueGreen: &b}
+	return ro
+}
+
+func intstrFrom(s string) intstr.IntOrString { return intstr.Parse(s) }
+
+func weight(w int32) v1alpha1.CanaryStep { return v1alpha1.CanaryStep{SetWeight: ptr.To(w)} }
+
+func pause(d string) v1alpha1.CanaryStep {
+	if d == "" {
+		return v1alpha1.CanaryStep{Pause: &v1alpha1.RolloutPause{}}
+	}
+	v := intstrFrom(d)
+	return v1alpha1.CanaryStep{Pause: &v1alpha1.RolloutPause{Duration: &v}}
+}
+
+func analysisStep(template string) v1alpha1.CanaryStep {
+	return v1alpha1.CanaryStep{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: template}}}}
+}

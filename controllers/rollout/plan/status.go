@@ -1,0 +1,262 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// finishStatus fills in replica counts, conditions, phase and message, and checks the progress
+// deadline.
+func (s *state) finishStatus() {
+	s.countReplicas()
+	completed := s.completed()
+	paused := s.ro.Spec.Paused || len(s.status.PauseConditions) > 0
+	s.pausedCondition(paused)
+	s.availableCondition()
+	s.progressingCondition(completed, paused)
+
+	switch {
+	case s.status.Abort:
+		s.status.Phase = v1alpha1.RolloutPhaseDegraded
+		s.status.Message = v1alpha1.RolloutAbortedReason + ": " + s.abortMessage()
+	case s.deadlineExceeded():
+		s.status.Phase = v1alpha1.RolloutPhaseDegraded
+		s.status.Message = v1alpha1.ProgressDeadlineExceededReason + ": " + condition(s.status, v1alpha1.RolloutProgressing).Message
+	case paused:
+		s.status.Phase = v1alpha1.RolloutPhasePaused
+		s.status.Message = "manually paused"
+		if len(s.status.PauseConditions) > 0 {
+			s.status.Message = string(s.status.PauseConditions[0].Reason)
+		}
+	case !completed:
+		s.status.Phase = v1alpha1.RolloutPhaseProgressing
+		s.status.Message = s.progressMessage()
+	default:
+		s.status.Phase = v1alpha1.RolloutPhaseHealthy
+		s.status.Message = ""
+	}
+	healthy := s.status.Phase == v1alpha1.RolloutPhaseHealthy
+	s.boolCondition(v1alpha1.RolloutHealthy, healthy, v1alpha1.RolloutHealthyReason, "Rollout is healthy", "Rollout is not healthy")
+	s.boolCondition(v1alpha1.RolloutCompleted, completed, v1alpha1.RolloutCompletedReason, "Rollout is completed", "Rollout is not completed")
+	s.plan.Status = *s.status
+}
+
+// countReplicas sums the ReplicaSets' pods into the status.
+func (s *state) countReplicas() {
+	var total, ready, available int32
+	for _, rs := range s.obs.ReplicaSets {
+		total += rs.Status.Replicas
+		ready += rs.Status.ReadyReplicas
+		available += rs.Status.AvailableReplicas
+	}
+	s.status.Replicas, s.status.ReadyReplicas, s.status.AvailableReplicas = total, ready, available
+	s.status.UpdatedReplicas = 0
+	if s.newRS != nil && !s.creating {
+		s.status.UpdatedReplicas = s.newRS.Status.Replicas
+	}
+	s.status.HPAReplicas = total
+	if s.ro.Spec.Strategy.BlueGreen != nil && s.stableRS != nil && !s.creating {
+		s.status.HPAReplicas = s.stableRS.Status.Replicas
+	}
+}
+
+// completed reports whether the update is done: the new ReplicaSet is stable, runs every replica
+// available, no older pod runs (blue-green keeps the old ReplicaSet for its scale-down delay), and
+// a blue-green active Service points at it.
+func (s *state) completed() bool {
+	if s.creating || s.newRS != s.stableRS || s.status.Abort {
+		return false
+	}
+	if specReplicas(s.newRS) != s.replicas || !fullyAvailable(s.newRS) {
+		return false
+	}
+	if b := s.ro.Spec.Strategy.BlueGreen; b != nil {
+		return s.status.BlueGreen.ActiveSelector == podHash(s.newRS)
+	}
+	for _, rs := range s.others {
+		if rs.Status.Replicas > 0 || s.desired[rs] > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *state) progressMessage() string {
+	switch {
+	case s.creating || s.status.UpdatedReplicas < s.desired[s.newRS]:
+		return "more replicas need to be updated"
+	case !fullyAvailable(s.newRS):
+		return "updated replicas are still becoming available"
+	case s.waitingForAnalysis():
+		return "waiting for analysis to complete"
+	case s.ro.Spec.Strategy.Canary != nil && s.status.CurrentStepIndex != nil && int(*s.status.CurrentStepIndex) < len(s.ro.Spec.Strategy.Canary.Steps):
+		return "waiting for rollout to finish steps"
+	case s.status.Replicas > s.status.UpdatedReplicas:
+		return "old replicas are pending termination"
+	}
+	return "waiting for rollout to finish steps"
+}
+
+func (s *state) abortMessage() string {
+	msg := fmt.Sprintf("Rollout aborted update to revision %d", revision(s.newRS))
+	if s.analysisFailure != "" {
+		msg += ": " + s.analysisFailure
+	} else if c := condition(s.status, v1alpha1.RolloutProgressing); c != nil && c.Reason == v1alpha1.RolloutAbortedReason {
+		return c.Message
+	}
+	return msg
+}
+
+func (s *state) pausedCondition(paused bool) {
+	if paused {
+		setCondition(s.status, s.now, v1alpha1.RolloutPaused, corev1.ConditionTrue, v1alpha1.RolloutPausedReason, "Rollout is paused")
+	} else if c := condition(s.status, v1alpha1.RolloutPaused); c != nil && c.Status == corev1.ConditionTrue {
+		setCondition(s.status, s.now, v1alpha1.RolloutPaused, corev1.ConditionFalse, v1alpha1.RolloutResumedReason, "Rollout is resumed")
+	}
+}
+
+func (s *state) availableCondition() {
+	minAvailable := s.replicas
+	if c := s.ro.Spec.Strategy.Canary; c != nil {
+		minAvailable = newBudget(s.replicas, c.GetMaxSurge(), c.GetMaxUnavailable()).minAvailable
+	}
+	s.boolCondition(v1alpha1.RolloutAvailable, s.status.AvailableReplicas >= minAvailable, v1alpha1.AvailableReason,
+		"Rollout has minimum availability", "Rollout does not have minimum availability")
+}
+
+// progressingCondition keeps the Progressing condition, whose last update time marks the last
+// progress: the progress deadline counts from it, and pauses restart it.
+func (s *state) progressingCondition(completed, paused bool) {
+	name := ""
+	if s.newRS != nil {
+		name = s.newRS.Name
+	}
+	old := s.ro.Status
+	progressed := len(s.plan.Create)+len(s.plan.Scale)+len(s.plan.Selectors)+len(s.plan.DeletePods) > 0 ||
+		old.Replicas != s.status.Replicas || old.UpdatedReplicas != s.status.UpdatedReplicas ||
+		old.ReadyReplicas != s.status.ReadyReplicas || old.AvailableReplicas != s.status.AvailableReplicas ||
+		old.StableRS != s.status.StableRS || old.CurrentPodHash != s.status.CurrentPodHash ||
+		!equalIndex(old.CurrentStepIndex, s.status.CurrentStepIndex)
+	switch {
+	case s.status.Abort:
+		setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionFalse, v1alpha1.RolloutAbortedReason, s.abortMessage())
+	case paused:
+		setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionUnknown, v1alpha1.RolloutPausedReason, "Rollout is paused")
+	case completed:
+		setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionTrue, v1alpha1.NewReplicaSetAvailableReason,
+			fmt.Sprintf("ReplicaSet %q has successfully progressed.", name))
+	default:
+		c := condition(s.status, v1alpha1.RolloutProgressing)
+		if c != nil && c.Reason == v1alpha1.ProgressDeadlineExceededReason && !progressed {
+			return
+		}
+		msg := fmt.Sprintf("ReplicaSet %q is progressing.", name)
+		if !setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionTrue, v1alpha1.ReplicaSetUpdatedReason, msg) && progressed {
+			c := condition(s.status, v1alpha1.RolloutProgressing)
+			c.LastUpdateTime = metav1.NewTime(s.now)
+		}
+		// Like a pause, an analysis that is still measuring is not a stall.
+		if !s.waitingForAnalysis() {
+			s.checkDeadline(name)
+		}
+	}
+}
+
+// checkDeadline marks the update as stuck when it made no progress for progressDeadlineSeconds,
+// and aborts it when progressDeadlineAbort says so; otherwise it asks to look again at the deadline.
+func (s *state) checkDeadline(name string) {
+	c := condition(s.status, v1alpha1.RolloutProgressing)
+	deadline := c.LastUpdateTime.Add(time.Duration(s.ro.Spec.GetProgressDeadlineSeconds()) * time.Second)
+	if s.now.Before(deadline) {
+		s.requeue(deadline.Sub(s.now))
+		return
+	}
+	msg := fmt.Sprintf("ReplicaSet %q has timed out progressing.", name)
+	setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionFalse, v1alpha1.ProgressDeadlineExceededReason, msg)
+	s.event(corev1.EventTypeWarning, v1alpha1.ProgressDeadlineExceededReason, msg)
+	if s.ro.Spec.ProgressDeadlineAbort {
+		s.status.Abort = true
+		s.status.AbortedAt = ptrTime(metav1.NewTime(s.now))
+		s.event(corev1.EventTypeWarning, v1alpha1.RolloutAbortedReason, "Rollout aborted: "+msg)
+	}
+}
+
+func (s *state) deadlineExceeded() bool {
+	c := condition(s.status, v1alpha1.RolloutProgressing)
+	return c != nil && c.Reason == v1alpha1.ProgressDeadlineExceededReason
+}
+
+func (s *state) boolCondition(t v1alpha1.RolloutConditionType, ok bool, reason, yes, no string) {
+	if ok {
+		setCondition(s.status, s.now, t, corev1.ConditionTrue, reason, yes)
+	} else {
+		setCondition(s.status, s.now, t, corev1.ConditionFalse, reason, no)
+	}
+}
+
+func equalIndex(a, b *int32) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// condition returns the condition of a type, or nil.
+func condition(status *v1alpha1.RolloutStatus, t v1alpha1.RolloutConditionType) *v1alpha1.RolloutCondition {
+	for i := range status.Conditions {
+		if status.Conditions[i].Type == t {
+			return &status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// setCondition sets a condition and reports whether it changed. Times move only on change: the
+// transition time when the status flips, the update time when anything changes.
+func setCondition(status *v1alpha1.RolloutStatus, now time.Time, t v1alpha1.RolloutConditionType, st corev1.ConditionStatus, reason, msg string) bool {
+	c := condition(status, t)
+	if c == nil {
+		status.Conditions = append(status.Conditions, v1alpha1.RolloutCondition{
+			Type: t, Status: st, Reason: reason, Message: msg,
+			LastUpdateTime: metav1.NewTime(now), LastTransitionTime: metav1.NewTime(now),
+		})
+		return true
+	}
+	if c.Status == st && c.Reason == reason && c.Message == msg {
+		return false
+	}
+	if c.Status != st {
+		c.LastTransitionTime = metav1.NewTime(now)
+	}
+	c.Status, c.Reason, c.Message = st, reason, msg
+	c.LastUpdateTime = metav1.NewTime(now)
+	return true
+}
+
+func removeCondition(status *v1alpha1.RolloutStatus, t v1alpha1.RolloutConditionType) {
+	var out []v1alpha1.RolloutCondition
+	for _, c := range status.Conditions {
+		if c.Type != t {
+			out = append(out, c)
+		}
+	}
+	status.Conditions = out
+}
+
+// waitingForAnalysis reports whether the update waits on an AnalysisRun that is still measuring.
+func (s *state) waitingForAnalysis() bool {
+	for _, r := range []*v1alpha1.RolloutAnalysisRunStatus{
+		s.status.Canary.CurrentStepAnalysisRunStatus, s.status.BlueGreen.PrePromotionAnalysisRunStatus,
+		s.status.BlueGreen.PostPromotionAnalysisRunStatus,
+	} {
+		if r != nil && !r.Status.Completed() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,124 @@
+// Package plan decides what a Rollout needs next. It is pure: Plan takes what the reconciler
+// observed (the Rollout, its ReplicaSets, the time) and returns intents — ReplicaSets to create,
+// scale or delete, Service selectors to switch, the status to write, events to record, and when to
+// look again. It imports no client, so whole rollouts are tested as golden sequences.
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+// Observed is everything Plan may look at besides the Rollout itself.
+type Observed struct {
+	// Template is the pod template to roll out: spec.template, or the referenced Deployment's.
+	// Nil while a workloadRef names a Deployment that cannot be read.
+	Template *corev1.PodTemplateSpec
+	// TemplateError says why Template is nil.
+	TemplateError string
+	// ReplicaSets are the ReplicaSets the Rollout owns, including adopted ones.
+	ReplicaSets []*appsv1.ReplicaSet
+	// NewRS is the ReplicaSet that runs Template, when one exists. The reconciler finds it: by the
+	// hash label, or by comparing templates for ReplicaSets another controller created.
+	NewRS *appsv1.ReplicaSet
+	// PodHash is the hash to use for Template's ReplicaSet when NewRS is nil.
+	PodHash string
+	// Services are the Services the strategy names that exist, by name.
+	Services map[string]*corev1.Service
+	// OldPods are the pods of the Rollout created before spec.restartAt, oldest first.
+	OldPods []*corev1.Pod
+	// Runs are the Rollout's AnalysisRuns for the current pod hash, by the key RunKey gives.
+	Runs map[string]*RunInfo
+	// PauseStarted gives the precise time (finer than the status' one second) at which the
+	// current pause condition of a reason was set, when this process set it.
+	PauseStarted map[v1alpha1.PauseReason]time.Time
+}
+
+// Plan is what the Rollout needs next.
+type Plan struct {
+	// Status is the complete status to write.
+	Status v1alpha1.RolloutStatus
+	// Create lists ReplicaSets to create.
+	Create []*appsv1.ReplicaSet
+	// Scale lists changes to existing ReplicaSets.
+	Scale []ScaleReplicaSet
+	// Delete lists ReplicaSets to delete (revision history).
+	Delete []string
+	// Selectors lists Services whose rollouts-pod-template-hash selector must change.
+	Selectors []SetSelector
+	// DeletePods lists pods to delete for a restart.
+	DeletePods []string
+	// Events are transitions to record on the Rollout.
+	Events []Event
+	// RequeueAfter is when to look again although nothing changes (pauses, delays, deadlines);
+	// zero means only on a watch event.
+	RequeueAfter time.Duration
+	// CreateRuns lists AnalysisRuns to start.
+	CreateRuns []RunRequest
+	// TerminateRuns names AnalysisRuns to stop (their analysis is no longer needed).
+	TerminateRuns []string
+	// PauseStarted records the precise start of pause conditions this plan adds.
+	PauseStarted map[v1alpha1.PauseReason]time.Time
+}
+
+// ScaleReplicaSet changes one ReplicaSet's replicas and annotations.
+type ScaleReplicaSet struct {
+	Name     string
+	Replicas int32
+	// Annotations to set (a nil value removes the key).
+	Annotations map[string]*string
+}
+
+// SetSelector points a Service at the pods of one ReplicaSet.
+type SetSelector struct {
+	Service string
+	Hash    string
+}
+
+// Event is a Kubernetes event to record.
+type Event struct {
+	Type    string // corev1.EventTypeNormal or corev1.EventTypeWarning
+	Reason  string
+	Message string
+}
+
+// Annotations sluice keeps on ReplicaSets, beside the ones Argo Rollouts defines.
+const (
+	// TemplateHashAnnotation records the PodTemplateHash of a ReplicaSet's template, so that a
+	// ReplicaSet adopted from another controller (whose hash label differs) is found again.
+	TemplateHashAnnotation = "sluice.dev/template-hash"
+)
+
+// RunInfo is what the planner needs of an AnalysisRun.
+type RunInfo struct {
+	Name    string
+	Phase   v1alpha1.AnalysisPhase
+	Message string
+}
+
+// RunRequest asks for an AnalysisRun.
+type RunRequest struct {
+	// Name is the run's name: <rollout>-<hash>-<revision>[-<step>|-pre|-post].
+	Name string
+	// Type is the rollout-type label value: Step, Background, PrePromotion or PostPromotion.
+	Type string
+	// StepIndex is set for step runs.
+	StepIndex *int32
+	// Analysis names the templates and arguments.
+	Analysis *v1alpha1.RolloutAnalysis
+	// PodHash is the hash of the ReplicaSet under analysis.
+	PodHash string
+}
+
+// RunKey is the key of Observed.Runs for a run of a type (and step index, for step runs).
+func RunKey(runType string, stepIndex *int32) string {
+	if stepIndex != nil {
+		return fmt.Sprintf("%s/%d", runType, *stepIndex)
+	}
+	return runType
+}
