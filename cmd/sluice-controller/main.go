@@ -19,6 +19,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
+	"github.com/sluice-dev/sluice/controllers/rollout"
 )
 
 // The manager itself needs leases for leader election and events for every controller.
@@ -156,6 +157,9 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	if err := setupControllers(mgr); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
 	}
@@ -169,6 +173,19 @@ func run(args []string) error {
 		return fmt.Errorf("run manager: %w", err)
 	}
 	log.Info("Manager stopped")
+	return nil
+}
+
+// setupControllers registers every controller with the manager.
+func setupControllers(mgr ctrl.Manager) error {
+	ro := &rollout.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder(rollout.FieldManager),
+	}
+	if err := ro.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up rollout controller: %w", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,189 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/controllers/rollout/plan"
+)
+
+// Reader returns the uncached reader for rare reads, or the client.
+func (r *Reconciler) Reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
+}
+
+// execute carries out a plan whose status is already recorded. Every intent is idempotent, so a
+// failed execution is simply planned and carried out again.
+func (r *Reconciler) execute(ctx context.Context, ro *v1alpha1.Rollout, p plan.Plan) error {
+	logger := log.FromContext(ctx)
+	var errs []error
+	for _, rs := range p.Create {
+		if err := r.createReplicaSet(ctx, ro, rs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sc := range p.Scale {
+		if err := r.scaleReplicaSet(ctx, ro.Namespace, sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sel := range p.Selectors {
+		if err := r.setSelector(ctx, ro, sel); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, req := range p.CreateRuns {
+		if err := r.createRun(ctx, ro, req); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range p.TerminateRuns {
+		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
+		if err := r.Client.Patch(ctx, run, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"terminate":true}}`))); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("terminate AnalysisRun %s: %w", name, err))
+		}
+	}
+	for _, name := range p.Delete {
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
+		if err := r.Client.Delete(ctx, rs); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("delete old ReplicaSet %s: %w", name, err))
+		}
+	}
+	for _, name := range p.DeletePods {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
+		if err := r.Client.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("delete pod %s to restart it: %w", name, err))
+		}
+	}
+	if err := r.scaleDownWorkload(ctx, ro, p.Status); err != nil {
+		errs = append(errs, err)
+	}
+	if len(p.Create)+len(p.Scale)+len(p.Selectors)+len(p.Delete) > 0 {
+		logger.V(1).Info("Executed plan", "create", len(p.Create), "scale", len(p.Scale),
+			"selectors", len(p.Selectors), "delete", len(p.Delete), "runs", len(p.CreateRuns))
+	}
+	return errors.Join(errs...)
+}
+
+// createReplicaSet creates a planned ReplicaSet. One that already exists is fine when it is ours
+// (the cache had not seen it yet); a foreign one with the same name is a hash collision, which
+// the collision count in the status resolves.
+func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout, rs *appsv1.ReplicaSet) error {
+	err := r.Client.Create(ctx, rs)
+	if err == nil || !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("create ReplicaSet %s: %w", rs.Name, err)
+		}
+		return nil
+	}
+	existing := &appsv1.ReplicaSet{}
+	if err := r.Reader().Get(ctx, client.ObjectKeyFromObject(rs), existing); err != nil {
+		return fmt.Errorf("read existing ReplicaSet %s: %w", rs.Name, err)
+	}
+	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == ro.UID &&
+		existing.Annotations[plan.TemplateHashAnnotation] == rs.Annotations[plan.TemplateHashAnnotation] {
+		return nil
+	}
+	updated := ro.DeepCopy()
+	updated.Status.CollisionCount = ptr.To(ptr.Deref(ro.Status.CollisionCount, 0) + 1)
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		return fmt.Errorf("record hash collision on ReplicaSet %s: %w", rs.Name, err)
+	}
+	return fmt.Errorf("ReplicaSet %s exists with another template: collision count raised to %d", rs.Name, *updated.Status.CollisionCount)
+}
+
+// scaleReplicaSet patches a ReplicaSet's replicas and annotations.
+func (r *Reconciler) scaleReplicaSet(ctx context.Context, namespace string, sc plan.ScaleReplicaSet) error {
+	patch := map[string]any{"spec": map[string]any{"replicas": sc.Replicas}}
+	if len(sc.Annotations) > 0 {
+		patch["metadata"] = map[string]any{"annotations": sc.Annotations}
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return fmt.Errorf("encode patch of ReplicaSet %s: %w", sc.Name, err)
+	}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sc.Name}}
+	if err := r.Client.Patch(ctx, rs, client.RawPatch(types.MergePatchType, data)); err != nil {
+		return fmt.Errorf("scale ReplicaSet %s to %d: %w", sc.Name, sc.Replicas, err)
+	}
+	return nil
+}
+
+// setSelector points a Service at one ReplicaSet's pods and marks it as managed by the Rollout.
+func (r *Reconciler) setSelector(ctx context.Context, ro *v1alpha1.Rollout, sel plan.SetSelector) error {
+	patch := map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ManagedByRolloutsAnnotationKey: ro.Name}},
+		"spec":     map[string]any{"selector": map[string]string{v1alpha1.PodTemplateHashLabelKey: sel.Hash}},
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return fmt.Errorf("encode patch of Service %s: %w", sel.Service, err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: sel.Service}}
+	if err := r.Client.Patch(ctx, svc, client.RawPatch(types.MergePatchType, data)); err != nil {
+		return fmt.Errorf("point Service %s at ReplicaSet hash %s: %w", sel.Service, sel.Hash, err)
+	}
+	return nil
+}
+
+// createRun creates a planned AnalysisRun; one that exists already is fine.
+func (r *Reconciler) createRun(ctx context.Context, ro *v1alpha1.Rollout, req plan.RunRequest) error {
+	if r.Runs == nil {
+		return nil
+	}
+	run, err := r.Runs(ctx, ro, req)
+	if err != nil {
+		return fmt.Errorf("build AnalysisRun %s: %w", req.Name, err)
+	}
+	if err := r.Client.Create(ctx, run); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create AnalysisRun %s: %w", req.Name, err)
+	}
+	return nil
+}
+
+// scaleDownWorkload scales the Deployment a workloadRef names, as its scaleDown mode says:
+// onsuccess once the Rollout is healthy, progressively as the Rollout's pods become available.
+func (r *Reconciler) scaleDownWorkload(ctx context.Context, ro *v1alpha1.Rollout, status v1alpha1.RolloutStatus) error {
+	ref := ro.Spec.WorkloadRef
+	if ref == nil || ref.ScaleDown == "" || ref.ScaleDown == v1alpha1.ScaleDownNever {
+		return nil
+	}
+	dep := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: ref.Name}, dep); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	current := ptr.Deref(dep.Spec.Replicas, 1)
+	want := current
+	switch ref.ScaleDown {
+	case v1alpha1.ScaleDownOnSuccess:
+		if status.Phase == v1alpha1.RolloutPhaseHealthy {
+			want = 0
+		}
+	case v1alpha1.ScaleDownProgressively:
+		want = max(ro.Spec.GetReplicas()-status.AvailableReplicas, 0)
+		want = min(want, current)
+	}
+	if want == current {
+		return nil
+	}
+	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, want)
+	if err := r.Client.Patch(ctx, dep, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("scale Deployment %s named by workloadRef to %d: %w", ref.Name, want, err)
+	}
+	return nil
+}

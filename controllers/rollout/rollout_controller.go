@@ -1,0 +1,186 @@
+// Package rollout holds the RolloutReconciler: a thin frame around the pure planner in plan/.
+// Each reconcile observes (Rollout, ReplicaSets, Services, AnalysisRuns, pods when restarting),
+// plans, writes the planned status first (so a decision is never acted on unless it was
+// recorded), then executes the plan's intents.
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/controllers/rollout/plan"
+)
+
+// FieldManager is the field manager and event reporter of the rollout controller.
+const FieldManager = "sluice-rollout-controller"
+
+// RunBuilder builds the AnalysisRun a plan asks for; Reconciler.Runs may be nil, in which case
+// analysis steps wait.
+type RunBuilder func(ctx context.Context, ro *v1alpha1.Rollout, req plan.RunRequest) (*v1alpha1.AnalysisRun, error)
+
+// Reconciler reconciles Rollouts.
+type Reconciler struct {
+	Client client.Client
+	// APIReader reads without the cache (pods for a restart); Client when nil.
+	APIReader client.Reader
+	Recorder events.EventRecorder
+	// Runs builds AnalysisRuns from templates.
+	Runs RunBuilder
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	// pauses remembers the precise start of pause conditions this process set, by Rollout.
+	pauses sync.Map // types.NamespacedName -> map[v1alpha1.PauseReason]time.Time
+	// defaults caches API-server-defaulted pod templates by hash, for adopting ReplicaSets that
+	// another controller created.
+	defaults sync.Map // string -> *corev1.PodTemplateSpec
+}
+
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/finalizers,verbs=update
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysistemplates;clusteranalysistemplates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=podtemplates,verbs=create
+
+// Reconcile brings one Rollout a step closer to its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ro := &v1alpha1.Rollout{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.pauses.Delete(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("get rollout %s: %w", req, err)
+	}
+	if ro.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil // owner references let the garbage collector remove the rest
+	}
+	logger := log.FromContext(ctx).WithValues("rollout", req.String(), "generation", ro.Generation)
+	ctx = log.IntoContext(ctx, logger)
+
+	obs, err := r.observe(ctx, ro, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.now()
+	p := plan.Next(ro, obs, now)
+	r.rememberPauses(req.NamespacedName, p.PauseStarted)
+
+	if written, err := r.writeStatus(ctx, ro, p.Status); err != nil {
+		if apierrors.IsConflict(err) {
+			// Someone changed the Rollout meanwhile (a promote, an abort): plan again on the new one.
+			logger.V(1).Info("Rollout changed while planning, planning again")
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, err
+	} else if written {
+		logTransition(logger, ro, &p.Status)
+	}
+	if err := r.execute(ctx, ro, p); err != nil {
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", err.Error())
+		return ctrl.Result{}, err
+	}
+	for _, e := range p.Events {
+		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
+	}
+	return ctrl.Result{RequeueAfter: p.RequeueAfter}, nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// writeStatus writes the planned status when it differs, with optimistic locking: a status
+// someone else changed since we read it is planned again, never overwritten.
+func (r *Reconciler) writeStatus(ctx context.Context, ro *v1alpha1.Rollout, status v1alpha1.RolloutStatus) (bool, error) {
+	if equality.Semantic.DeepEqual(ro.Status, status) {
+		return false, nil
+	}
+	updated := ro.DeepCopy()
+	updated.Status = status
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		return false, fmt.Errorf("update status of rollout %s/%s: %w", ro.Namespace, ro.Name, err)
+	}
+	ro.ResourceVersion = updated.ResourceVersion
+	return true, nil
+}
+
+// logTransition logs at info level only when the phase, step or stable ReplicaSet changes; the
+// rest is detail for V(1).
+func logTransition(logger logr.Logger, ro *v1alpha1.Rollout, next *v1alpha1.RolloutStatus) {
+	prev := &ro.Status
+	step := func(s *v1alpha1.RolloutStatus) any {
+		if s.CurrentStepIndex == nil {
+			return nil
+		}
+		return *s.CurrentStepIndex
+	}
+	if prev.Phase != next.Phase || prev.StableRS != next.StableRS || fmt.Sprint(step(prev)) != fmt.Sprint(step(next)) || prev.Abort != next.Abort {
+		logger.Info("Rollout transition", "phase", next.Phase, "message", next.Message, "step", step(next),
+			"stableRS", next.StableRS, "currentPodHash", next.CurrentPodHash, "abort", next.Abort)
+		return
+	}
+	logger.V(1).Info("Rollout status updated", "phase", next.Phase, "replicas", next.Replicas,
+		"updated", next.UpdatedReplicas, "available", next.AvailableReplicas)
+}
+
+func (r *Reconciler) rememberPauses(key types.NamespacedName, started map[v1alpha1.PauseReason]time.Time) {
+	if len(started) == 0 {
+		return
+	}
+	merged := map[v1alpha1.PauseReason]time.Time{}
+	if old, ok := r.pauses.Load(key); ok {
+		for k, v := range old.(map[v1alpha1.PauseReason]time.Time) {
+			merged[k] = v
+		}
+	}
+	for k, v := range started {
+		merged[k] = v
+	}
+	r.pauses.Store(key, merged)
+}
+
+func (r *Reconciler) pauseStarts(key types.NamespacedName) map[v1alpha1.PauseReason]time.Time {
+	if v, ok := r.pauses.Load(key); ok {
+		return v.(map[v1alpha1.PauseReason]time.Time)
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller: Rollouts, and the ReplicaSets, Services and
+// AnalysisRuns that lead back to one.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := indexFields(context.Background(), mgr); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("rollout").
+		For(&v1alpha1.Rollout{}).
+		Owns(&appsv1.ReplicaSet{}).
+		Owns(&v1alpha1.AnalysisRun{}).
+		Watches(&corev1.Service{}, byIndex(mgr.GetClient(), serviceIndex)).
+		Watches(&appsv1.Deployment{}, byIndex(mgr.GetClient(), workloadIndex)).
+		Complete(r)
+}
