@@ -1,0 +1,68 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+)
+
+func TestValidate(t *testing.T) {
+	tests := map[string]struct {
+		mutate func(ro *v1alpha1.Rollout)
+		want   string // a substring of the joined messages; empty for a valid spec
+	}{
+		"valid":                 {func(*v1alpha1.Rollout) {}, ""},
+		"selector mismatch":     {func(ro *v1alpha1.Rollout) { ro.Spec.Selector.MatchLabels["app"] = "x" }, "spec.selector does not match"},
+		"no selector":           {func(ro *v1alpha1.Rollout) { ro.Spec.Selector = nil }, "spec.selector is required"},
+		"no containers":         {func(ro *v1alpha1.Rollout) { ro.Spec.Template.Spec.Containers = nil }, "containers must have at least one"},
+		"both strategies":       {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.BlueGreen = &v1alpha1.BlueGreenStrategy{ActiveService: "a"} }, "exactly one of canary and blueGreen"},
+		"no strategy":           {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary = nil }, "must set one of canary and blueGreen"},
+		"same services":         {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.StableService = "demo-canary" }, "must be different Services"},
+		"weight out of range":   {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0].SetWeight = ptr.To[int32](120) }, "steps[0].setWeight 120"},
+		"two step types":        {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0].Pause = &v1alpha1.RolloutPause{} }, "not pause and setWeight"},
+		"empty step":            {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{} }, "steps[0] must set exactly one step type"},
+		"bad pause":             {func(ro *v1alpha1.Rollout) { d := intstr.Parse("soon"); ro.Spec.Strategy.Canary.Steps[1].Pause.Duration = &d }, "steps[1].pause.duration"},
+		"analysis no templates": {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{Analysis: &v1alpha1.RolloutAnalysis{}} }, "analysis.templates must name"},
+		"experiment":            {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{Experiment: jsonRaw(`{}`)} }, "steps[0].experiment is not supported"},
+		"header route without routing": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "h"}}
+		}, "setHeaderRoute requires spec.strategy.canary.trafficRouting"},
+		"both surge and unavailable zero": {func(ro *v1alpha1.Rollout) {
+			zero := intstr.FromInt32(0)
+			ro.Spec.Strategy.Canary.MaxSurge, ro.Spec.Strategy.Canary.MaxUnavailable = &zero, &zero
+		}, "must not both be 0"},
+		"unsupported plugin": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Plugins: map[string]apiextensionsv1.JSON{"acme/mesh": {Raw: []byte(`{}`)}}}
+		}, "trafficRouting.plugins.acme/mesh is not supported"},
+		"canary scale two fields": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{SetCanaryScale: &v1alpha1.SetCanaryScale{Replicas: ptr.To[int32](1), Weight: ptr.To[int32](5)}}
+		}, "exactly one of replicas, weight and matchTrafficWeight"},
+		"blue-green without active": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy = v1alpha1.RolloutStrategy{BlueGreen: &v1alpha1.BlueGreenStrategy{}}
+		}, "blueGreen.activeService is required"},
+		"deadline below min ready": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.MinReadySeconds, ro.Spec.ProgressDeadlineSeconds = 30, ptr.To[int32](10)
+		}, "progressDeadlineSeconds must be greater"},
+		"workloadRef kind": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.WorkloadRef = &v1alpha1.ObjectRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "x"}
+		}, "workloadRef must name an apps/v1 Deployment"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			ro := canaryRollout(4, weight(25), pause("2s"))
+			tt.mutate(ro)
+			got := strings.Join(Validate(ro), "; ")
+			if tt.want == "" && got != "" {
+				t.Fatalf("want valid, got %q", got)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Fatalf("want a message containing %q, got %q", tt.want, got)
+			}
+		})
+	}
+}
