@@ -21,12 +21,12 @@ type state struct {
 	status *v1alpha1.RolloutStatus
 	plan   *Plan
 
-	replicas int32
-	newRS    *appsv1.ReplicaSet // the observed new ReplicaSet, or the one planned for creation
-	creating bool               // newRS is planned for creation
-	stableRS *appsv1.ReplicaSet // nil before the first ReplicaSet is stable
-	others   []*appsv1.ReplicaSet
-	desired  map[*appsv1.ReplicaSet]int32 // replicas decided for each ReplicaSet
+	replicas        int32
+	newRS           *appsv1.ReplicaSet // the observed new ReplicaSet, or the one planned for creation
+	creating        bool               // newRS is planned for creation
+	stableRS        *appsv1.ReplicaSet // nil before the first ReplicaSet is stable
+	others          []*appsv1.ReplicaSet
+	desired         map[*appsv1.ReplicaSet]int32 // replicas decided for each ReplicaSet
 	canaryTargets   map[*appsv1.ReplicaSet]int32 // targets of the current canary weight
 	analysisFailure string                       // why an analysis aborted the update
 }

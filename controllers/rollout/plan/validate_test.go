@@ -16,19 +16,28 @@ func TestValidate(t *testing.T) {
 		mutate func(ro *v1alpha1.Rollout)
 		want   string // a substring of the joined messages; empty for a valid spec
 	}{
-		"valid":                 {func(*v1alpha1.Rollout) {}, ""},
-		"selector mismatch":     {func(ro *v1alpha1.Rollout) { ro.Spec.Selector.MatchLabels["app"] = "x" }, "spec.selector does not match"},
-		"no selector":           {func(ro *v1alpha1.Rollout) { ro.Spec.Selector = nil }, "spec.selector is required"},
-		"no containers":         {func(ro *v1alpha1.Rollout) { ro.Spec.Template.Spec.Containers = nil }, "containers must have at least one"},
-		"both strategies":       {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.BlueGreen = &v1alpha1.BlueGreenStrategy{ActiveService: "a"} }, "exactly one of canary and blueGreen"},
-		"no strategy":           {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary = nil }, "must set one of canary and blueGreen"},
-		"same services":         {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.StableService = "demo-canary" }, "must be different Services"},
-		"weight out of range":   {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0].SetWeight = ptr.To[int32](120) }, "steps[0].setWeight 120"},
-		"two step types":        {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0].Pause = &v1alpha1.RolloutPause{} }, "not pause and setWeight"},
-		"empty step":            {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{} }, "steps[0] must set exactly one step type"},
-		"bad pause":             {func(ro *v1alpha1.Rollout) { d := intstr.Parse("soon"); ro.Spec.Strategy.Canary.Steps[1].Pause.Duration = &d }, "steps[1].pause.duration"},
-		"analysis no templates": {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{Analysis: &v1alpha1.RolloutAnalysis{}} }, "analysis.templates must name"},
-		"experiment":            {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{Experiment: jsonRaw(`{}`)} }, "steps[0].experiment is not supported"},
+		"valid":             {func(*v1alpha1.Rollout) {}, ""},
+		"selector mismatch": {func(ro *v1alpha1.Rollout) { ro.Spec.Selector.MatchLabels["app"] = "x" }, "spec.selector does not match"},
+		"no selector":       {func(ro *v1alpha1.Rollout) { ro.Spec.Selector = nil }, "spec.selector is required"},
+		"no containers":     {func(ro *v1alpha1.Rollout) { ro.Spec.Template.Spec.Containers = nil }, "containers must have at least one"},
+		"both strategies": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.BlueGreen = &v1alpha1.BlueGreenStrategy{ActiveService: "a"}
+		}, "exactly one of canary and blueGreen"},
+		"no strategy":         {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary = nil }, "must set one of canary and blueGreen"},
+		"same services":       {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.StableService = "demo-canary" }, "must be different Services"},
+		"weight out of range": {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0].SetWeight = ptr.To[int32](120) }, "steps[0].setWeight 120"},
+		"two step types":      {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0].Pause = &v1alpha1.RolloutPause{} }, "not pause and setWeight"},
+		"empty step":          {func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{} }, "steps[0] must set exactly one step type"},
+		"bad pause": {func(ro *v1alpha1.Rollout) {
+			d := intstr.Parse("soon")
+			ro.Spec.Strategy.Canary.Steps[1].Pause.Duration = &d
+		}, "steps[1].pause.duration"},
+		"analysis no templates": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{Analysis: &v1alpha1.RolloutAnalysis{}}
+		}, "analysis.templates must name"},
+		"experiment": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{Experiment: jsonRaw(`{}`)}
+		}, "steps[0].experiment is not supported"},
 		"header route without routing": {func(ro *v1alpha1.Rollout) {
 			ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "h"}}
 		}, "setHeaderRoute requires spec.strategy.canary.trafficRouting"},
