@@ -36,6 +36,9 @@ type options struct {
 	probeAddr               string
 	logLevel                string
 	logFormat               string
+	qps                     float64
+	burst                   int
+	rolloutWorkers          int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -48,6 +51,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error, or a number (higher is more verbose)")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	fs.Float64Var(&o.qps, "kube-api-qps", 100, "requests per second the controller may send to the API server")
+	fs.IntVar(&o.burst, "kube-api-burst", 200, "requests the controller may send at once above --kube-api-qps")
+	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 10, "Rollouts reconciled in parallel")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -134,6 +140,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	scheme, err := newScheme()
 	if err != nil {
 		return err
@@ -157,7 +164,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	if err := setupControllers(mgr); err != nil {
+	if err := setupControllers(mgr, o); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -177,11 +184,12 @@ func run(args []string) error {
 }
 
 // setupControllers registers every controller with the manager.
-func setupControllers(mgr ctrl.Manager) error {
+func setupControllers(mgr ctrl.Manager, o options) error {
 	ro := &rollout.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder(rollout.FieldManager),
+		Workers:   o.rolloutWorkers,
 	}
 	if err := ro.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up rollout controller: %w", err)

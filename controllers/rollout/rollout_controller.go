@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
@@ -42,6 +43,8 @@ type Reconciler struct {
 	Runs RunBuilder
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Workers is the number of Rollouts reconciled in parallel; 1 when zero.
+	Workers int
 
 	// pauses remembers the precise start of pause conditions this process set, by Rollout.
 	pauses sync.Map // types.NamespacedName -> map[v1alpha1.PauseReason]time.Time
@@ -177,6 +180,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
