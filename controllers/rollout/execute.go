@@ -29,17 +29,21 @@ func (r *Reconciler) Reader() client.Reader {
 
 // execute carries out a plan whose status is already recorded. Every intent is idempotent, so a
 // failed execution is simply planned and carried out again.
-func (r *Reconciler) execute(ctx context.Context, ro *v1alpha1.Rollout, p plan.Plan) error {
+func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan) error {
 	logger := log.FromContext(ctx)
 	var errs []error
 	for _, rs := range p.Create {
 		if err := r.createReplicaSet(ctx, ro, rs); err != nil {
 			errs = append(errs, err)
+		} else {
+			r.expect.wroteReplicaSet(key, rs.Name, rs.ResourceVersion)
 		}
 	}
 	for _, sc := range p.Scale {
-		if err := r.scaleReplicaSet(ctx, ro.Namespace, sc); err != nil {
+		if rv, err := r.scaleReplicaSet(ctx, ro.Namespace, sc); err != nil {
 			errs = append(errs, err)
+		} else {
+			r.expect.wroteReplicaSet(key, sc.Name, rv)
 		}
 	}
 	for _, sel := range p.Selectors {
@@ -108,20 +112,20 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 }
 
 // scaleReplicaSet patches a ReplicaSet's replicas and annotations.
-func (r *Reconciler) scaleReplicaSet(ctx context.Context, namespace string, sc plan.ScaleReplicaSet) error {
+func (r *Reconciler) scaleReplicaSet(ctx context.Context, namespace string, sc plan.ScaleReplicaSet) (string, error) {
 	patch := map[string]any{"spec": map[string]any{"replicas": sc.Replicas}}
 	if len(sc.Annotations) > 0 {
 		patch["metadata"] = map[string]any{"annotations": sc.Annotations}
 	}
 	data, err := json.Marshal(patch)
 	if err != nil {
-		return fmt.Errorf("encode patch of ReplicaSet %s: %w", sc.Name, err)
+		return "", fmt.Errorf("encode patch of ReplicaSet %s: %w", sc.Name, err)
 	}
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sc.Name}}
 	if err := r.Client.Patch(ctx, rs, client.RawPatch(types.MergePatchType, data)); err != nil {
-		return fmt.Errorf("scale ReplicaSet %s to %d: %w", sc.Name, sc.Replicas, err)
+		return "", fmt.Errorf("scale ReplicaSet %s to %d: %w", sc.Name, sc.Replicas, err)
 	}
-	return nil
+	return rs.ResourceVersion, nil
 }
 
 // setSelector points a Service at one ReplicaSet's pods and marks it as managed by the Rollout.

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,7 +52,15 @@ type Reconciler struct {
 	// defaults caches API-server-defaulted pod templates by hash, for adopting ReplicaSets that
 	// another controller created.
 	defaults sync.Map // string -> *corev1.PodTemplateSpec
+	// expect holds the writes the cache has not shown yet.
+	expect expectations
+	// lastWrite is when each Rollout's status was last written, to coalesce count-only updates.
+	lastWrite sync.Map // types.NamespacedName -> time.Time
 }
+
+// statusCoalesce is how long a status change that only moves replica counts may wait, to be
+// written together with the next one.
+const statusCoalesce = time.Second
 
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/status,verbs=get;update;patch
@@ -70,12 +79,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.pauses.Delete(req.NamespacedName)
+			r.lastWrite.Delete(req.NamespacedName)
+			r.expect.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get rollout %s: %w", req, err)
 	}
 	if ro.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil // owner references let the garbage collector remove the rest
+	}
+	if !r.expect.satisfied(ctx, r.Client, req.NamespacedName, ro.ResourceVersion) {
+		// The cache has not seen our last writes; their watch events will bring us back.
+		return ctrl.Result{RequeueAfter: expectationTimeout}, nil
 	}
 	logger := log.FromContext(ctx).WithValues("rollout", req.String(), "generation", ro.Generation)
 	ctx = log.IntoContext(ctx, logger)
@@ -86,19 +101,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	now := r.now()
 	p := plan.Next(ro, obs, now)
-	r.rememberPauses(req.NamespacedName, p.PauseStarted)
 
-	if written, err := r.writeStatus(ctx, ro, p.Status); err != nil {
+	written, err := r.writeStatus(ctx, req.NamespacedName, ro, &p)
+	if err != nil {
 		if apierrors.IsConflict(err) {
 			// Someone changed the Rollout meanwhile (a promote, an abort): plan again on the new one.
 			logger.V(1).Info("Rollout changed while planning, planning again")
 			return ctrl.Result{Requeue: true}, nil
 		}
 		return ctrl.Result{}, err
-	} else if written {
-		logTransition(logger, ro, &p.Status)
 	}
-	if err := r.execute(ctx, ro, p); err != nil {
+	if written {
+		logTransition(logger, ro, &p.Status)
+		// A pause runs from when its condition is recorded, so it is never shorter than declared.
+		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())
+	}
+	if err := r.execute(ctx, req.NamespacedName, ro, p); err != nil {
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", err.Error())
 		return ctrl.Result{}, err
 	}
@@ -116,10 +134,22 @@ func (r *Reconciler) now() time.Time {
 }
 
 // writeStatus writes the planned status when it differs, with optimistic locking: a status
-// someone else changed since we read it is planned again, never overwritten.
-func (r *Reconciler) writeStatus(ctx context.Context, ro *v1alpha1.Rollout, status v1alpha1.RolloutStatus) (bool, error) {
+// someone else changed since we read it is planned again, never overwritten. A change of replica
+// counts alone waits up to statusCoalesce to be written with the next change.
+func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p *plan.Plan) (bool, error) {
+	status := p.Status
 	if equality.Semantic.DeepEqual(ro.Status, status) {
 		return false, nil
+	}
+	if countsOnly(ro.Status, status) {
+		if last, ok := r.lastWrite.Load(key); ok {
+			if wait := statusCoalesce - time.Since(last.(time.Time)); wait > 0 {
+				if p.RequeueAfter == 0 || wait < p.RequeueAfter {
+					p.RequeueAfter = wait
+				}
+				return false, nil
+			}
+		}
 	}
 	updated := ro.DeepCopy()
 	updated.Status = status
@@ -127,7 +157,26 @@ func (r *Reconciler) writeStatus(ctx context.Context, ro *v1alpha1.Rollout, stat
 		return false, fmt.Errorf("update status of rollout %s/%s: %w", ro.Namespace, ro.Name, err)
 	}
 	ro.ResourceVersion = updated.ResourceVersion
+	r.lastWrite.Store(key, time.Now())
+	r.expect.wroteRollout(key, updated.ResourceVersion)
 	return true, nil
+}
+
+// countsOnly reports whether two statuses differ only in replica counts, condition times and the
+// progress message: nothing a person or a tool acts on at once.
+func countsOnly(a, b v1alpha1.RolloutStatus) bool {
+	norm := func(s v1alpha1.RolloutStatus) v1alpha1.RolloutStatus {
+		s = *s.DeepCopy()
+		s.Replicas, s.UpdatedReplicas, s.ReadyReplicas, s.AvailableReplicas, s.HPAReplicas = 0, 0, 0, 0, 0
+		if s.Phase == v1alpha1.RolloutPhaseProgressing {
+			s.Message = ""
+		}
+		for i := range s.Conditions {
+			s.Conditions[i].LastUpdateTime, s.Conditions[i].LastTransitionTime = metav1.Time{}, metav1.Time{}
+		}
+		return s
+	}
+	return equality.Semantic.DeepEqual(norm(a), norm(b))
 }
 
 // logTransition logs at info level only when the phase, step or stable ReplicaSet changes; the
@@ -149,7 +198,7 @@ func logTransition(logger logr.Logger, ro *v1alpha1.Rollout, next *v1alpha1.Roll
 		"updated", next.UpdatedReplicas, "available", next.AvailableReplicas)
 }
 
-func (r *Reconciler) rememberPauses(key types.NamespacedName, started map[v1alpha1.PauseReason]time.Time) {
+func (r *Reconciler) rememberPauses(key types.NamespacedName, started map[v1alpha1.PauseReason]time.Time, at time.Time) {
 	if len(started) == 0 {
 		return
 	}
@@ -159,8 +208,8 @@ func (r *Reconciler) rememberPauses(key types.NamespacedName, started map[v1alph
 			merged[k] = v
 		}
 	}
-	for k, v := range started {
-		merged[k] = v
+	for k := range started {
+		merged[k] = at
 	}
 	r.pauses.Store(key, merged)
 }

@@ -258,7 +258,6 @@ func (s *state) pauseDone(reason v1alpha1.PauseReason, pause *v1alpha1.RolloutPa
 	}
 	s.status.PauseConditions = removePause(s.status.PauseConditions, reason)
 	s.status.ControllerPause = len(s.status.PauseConditions) > 0
-	s.event(corev1.EventTypeNormal, v1alpha1.RolloutResumedReason, "Rollout is resumed ("+string(reason)+" ended)")
 	return true
 }
 

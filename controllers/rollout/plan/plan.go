@@ -232,12 +232,6 @@ func (s *state) emitScaling() {
 				s.plan.Scale[i].Replicas = want
 			}
 		}
-		verb := "up"
-		if want < specReplicas(rs) {
-			verb = "down"
-		}
-		s.event(corev1.EventTypeNormal, "ScalingReplicaSet",
-			fmt.Sprintf("Scaled %s ReplicaSet %s (revision %d) from %d to %d", verb, rs.Name, revision(rs), specReplicas(rs), want))
 	}
 	// Scale entries that only change annotations keep the current size.
 	for i := range s.plan.Scale {
