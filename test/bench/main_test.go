@@ -259,3 +259,5 @@ func report(b *testing.B, name string, rows map[string]stats, extra map[string]f
 		b.Fatalf("write results: %v", err)
 	}
 }
+
+func sortFloats(xs []float64) { sort.Float64s(xs) }

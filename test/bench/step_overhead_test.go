@@ -49,8 +49,8 @@ func BenchmarkStepOverhead(b *testing.B) {
 		"image change -> Healthy minus 4s of pauses (s)": summarize(overhead),
 		"real length of each 2s pause (s)":               summarize(pauses),
 	}, map[string]float64{
-		"API requests per update":           (ctrl.requests(b) - startReq) / repeats,
-		"info log lines per update":         float64(ctrl.logLines()-startLines) / repeats,
+		"API requests per update":            (ctrl.requests(b) - startReq) / repeats,
+		"info log lines per update":          float64(ctrl.logLines()-startLines) / repeats,
 		"controller CPU seconds (whole run)": ctrl.cpuSeconds(b),
 	})
 }
