@@ -61,13 +61,19 @@ type TrafficRouter interface {
 
 // ConfigError is a problem with the rollout's routing configuration or the objects it names (a
 // missing route, a route that references neither Service): waiting will not fix it, so the
-// rollout reports it in a condition instead of retrying with backoff.
+// rollout reports it in a condition instead of retrying with backoff. Router is empty for a
+// problem of the trafficRouting block as a whole (see routers.Validate).
 type ConfigError struct {
 	Router string
 	Msg    string
 }
 
-func (e *ConfigError) Error() string { return fmt.Sprintf("%s: %s", e.Router, e.Msg) }
+func (e *ConfigError) Error() string {
+	if e.Router == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s: %s", e.Router, e.Msg)
+}
 
 // IsConfigError reports whether err is, or wraps, a ConfigError.
 func IsConfigError(err error) bool {
