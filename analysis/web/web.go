@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -46,7 +47,10 @@ func (p *Provider) Measure(ctx context.Context, _ *v1alpha1.AnalysisRun, metric 
 	defer cancel()
 	body, err := call(ctx, wm, timeout)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The client's own timeout and the context's deadline are the same length: either may
+		// fire first.
+		var netErr net.Error
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 			err = fmt.Errorf("timeout after %s: %w", timeout, err)
 		}
 		return analysis.NewErrorMeasurement(started, fmt.Sprintf("%s %s", wm.GetMethod(), wm.URL), err)
