@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"go.uber.org/zap/zapcore"
+	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	rolloutsv1alpha1 "github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
@@ -114,6 +116,8 @@ func newScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme,
+		gatewayv1.Install,
+		istionetworkingv1.AddToScheme,
 		rolloutsv1alpha1.AddToScheme,
 		sluicev1alpha1.AddToScheme,
 	} {

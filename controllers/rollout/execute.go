@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	"github.com/sluice-dev/sluice/controllers/rollout/plan"
+	"github.com/sluice-dev/sluice/trafficrouting"
 )
 
 // Reader returns the uncached reader for rare reads, or the client.
@@ -29,7 +30,7 @@ func (r *Reconciler) Reader() client.Reader {
 
 // execute carries out a plan whose status is already recorded. Every intent is idempotent, so a
 // failed execution is simply planned and carried out again.
-func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan) error {
+func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, rts []trafficrouting.TrafficRouter) error {
 	logger := log.FromContext(ctx)
 	var errs []error
 	for _, rs := range p.Create {
@@ -38,6 +39,9 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 		} else {
 			r.expect.wroteReplicaSet(key, rs.Name, rs.ResourceVersion)
 		}
+	}
+	if err := r.applyRouting(ctx, ro, rts, p.Routing); err != nil {
+		errs = append(errs, err)
 	}
 	for _, sc := range p.Scale {
 		if rv, err := r.scaleReplicaSet(ctx, ro.Namespace, sc); err != nil {

@@ -99,6 +99,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	rts, err := r.observeRouting(ctx, ro, &obs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	now := r.now()
 	p := plan.Next(ro, obs, now)
 
@@ -116,7 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
 		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())
 	}
-	if err := r.execute(ctx, req.NamespacedName, ro, p); err != nil {
+	if err := r.execute(ctx, req.NamespacedName, ro, p, rts); err != nil {
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", err.Error())
 		return ctrl.Result{}, err
 	}
@@ -227,13 +231,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexFields(context.Background(), mgr); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
 		Watches(&corev1.Service{}, byIndex(mgr.GetClient(), serviceIndex)).
-		Watches(&appsv1.Deployment{}, byIndex(mgr.GetClient(), workloadIndex)).
-		Complete(r)
+		Watches(&appsv1.Deployment{}, byIndex(mgr.GetClient(), workloadIndex))
+	return watchRoutes(mgr, b).Complete(r)
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/trafficrouting/routers"
 )
 
 const (
@@ -54,6 +55,9 @@ func indexFields(ctx context.Context, mgr ctrl.Manager) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("index Rollouts by workloadRef: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, routers.IndexField, routers.IndexKeys); err != nil {
+		return fmt.Errorf("index Rollouts by routing object: %w", err)
 	}
 	return nil
 }

@@ -24,6 +24,10 @@ func (s *state) canary() {
 		}
 		s.status.CurrentStepHash = stepsHash
 	}
+	s.weight = s.routedWeight()
+	if s.routed() {
+		s.scaleDownOld(time.Duration(max(c.GetScaleDownDelaySeconds(), c.GetAbortScaleDownDelaySeconds())) * time.Second)
+	}
 	switch {
 	case s.stableRS == s.newRS:
 		// Nothing to roll out: the template is the stable one (first deploy, done, or reverted).
@@ -31,7 +35,12 @@ func (s *state) canary() {
 		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonCanaryPauseStep)
 		s.status.ControllerPause = false
 		s.status.PromoteFull = false
-		s.sizeCanary(100, nil)
+		s.weight = 0
+		if s.routed() {
+			s.desired[s.newRS] = s.replicas
+		} else {
+			s.sizeCanary(100, nil)
+		}
 	default:
 		if !s.status.Abort {
 			s.backgroundAnalysis()
@@ -44,6 +53,7 @@ func (s *state) canary() {
 			s.abortCanary()
 		}
 	}
+	s.routing()
 	s.setSelector(c.StableService, podHash(s.stableRS))
 	canaryHash := podHash(s.stableRS)
 	if s.newRS != s.stableRS && fullyAvailable(s.newRS) && s.desired[s.newRS] == specReplicas(s.newRS) && specReplicas(s.newRS) > 0 {
@@ -92,6 +102,16 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		return
 	}
 	weight, scale := currentWeight(steps, idx)
+	if s.routed() {
+		if idx == n {
+			weight = s.maxWeight()
+		}
+		s.sizeRouted(weight, scale)
+		if idx == n && s.weightDone(weight) {
+			s.promoteRouted()
+		}
+		return
+	}
 	s.sizeCanary(weight, scale)
 	if idx == n && s.atCanaryTargets() {
 		s.promoteCanary()
@@ -103,11 +123,23 @@ func (s *state) stepDone(i int32, step v1alpha1.CanaryStep) bool {
 	switch {
 	case step.SetWeight != nil:
 		weight, scale := currentWeight(s.ro.Spec.Strategy.Canary.Steps, i)
+		if s.routed() {
+			s.sizeRouted(weight, scale)
+			return s.weightDone(weight)
+		}
 		s.sizeCanary(weight, scale)
 		return s.atCanaryTargets()
 	case step.Pause != nil:
 		return s.pauseDone(v1alpha1.PauseReasonCanaryPauseStep, step.Pause)
 	case step.SetCanaryScale != nil:
+		if s.routed() {
+			weight, scale := currentWeight(s.ro.Spec.Strategy.Canary.Steps, i)
+			if scale.MatchTrafficWeight {
+				scale = nil
+			}
+			s.sizeRouted(weight, scale)
+			return s.atCanaryTargets()
+		}
 		return true
 	case step.Analysis != nil:
 		return s.stepAnalysisDone(i)
@@ -222,6 +254,10 @@ func (s *state) abortCanary() {
 	s.status.PauseConditions = nil
 	s.status.ControllerPause = false
 	s.status.PromoteFull = false
+	if s.routed() {
+		s.abortRouted()
+		return
+	}
 	if s.stableRS != nil {
 		s.desired[s.stableRS] = s.replicas
 	}

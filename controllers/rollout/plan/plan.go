@@ -28,6 +28,7 @@ type state struct {
 	others          []*appsv1.ReplicaSet
 	desired         map[*appsv1.ReplicaSet]int32 // replicas decided for each ReplicaSet
 	canaryTargets   map[*appsv1.ReplicaSet]int32 // targets of the current canary weight
+	weight          int32                        // canary traffic weight to route (trafficRouting)
 	analysisFailure string                       // why an analysis aborted the update
 }
 
@@ -46,7 +47,7 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	if ro.Spec.Selector != nil {
 		s.status.Selector = metav1.FormatLabelSelector(ro.Spec.Selector)
 	}
-	if errs := Validate(ro); len(errs) > 0 || obs.Template == nil {
+	if errs := uniq(append(Validate(ro), obs.SpecErrors...)); len(errs) > 0 || obs.Template == nil {
 		if obs.Template == nil && len(errs) == 0 {
 			errs = []string{obs.TemplateError}
 		}
@@ -291,3 +292,16 @@ func (s *state) selectorOf(service string) string {
 
 // metaNow is t as a status time.
 func metaNow(t time.Time) metav1.Time { return metav1.NewTime(t) }
+
+// uniq drops repeated messages, keeping the first order.
+func uniq(msgs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range msgs {
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -251,6 +251,62 @@ func TestScenarios(t *testing.T) {
 			w.ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Nginx: jsonRaw(`{"stableIngress":"x"}`)}
 			w.settle(time.Minute)
 		},
+		"routed-canary-20-pause-60-pause": func(w *world) {
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(20), pause("2s"), weight(60), pause("2s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"routed-canary-abort": func(w *world) {
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(40), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Hour)
+		},
+		"routed-canary-route-not-accepted": func(w *world) {
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(20), pause("")}
+			w.settle(time.Minute)
+			w.routesRejected = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.note("the gateway accepts the route")
+			w.routesRejected = false
+			w.settle(time.Hour)
+		},
+		"routed-canary-dynamic-stable-scale": func(w *world) {
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.DynamicStableScale = true
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"routed-canary-header-and-mirror-routes": func(w *world) {
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.TrafficRouting.ManagedRoutes = []v1alpha1.ManagedRoute{{Name: "beta-users"}, {Name: "shadow"}}
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
+				{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta-users", Match: []v1alpha1.HeaderRoutingMatch{{HeaderName: "x-beta", HeaderValue: &v1alpha1.StringMatch{Exact: "1"}}}}},
+				{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "shadow", Percentage: ptr.To[int32](50), Match: []v1alpha1.RouteMatch{{Path: &v1alpha1.StringMatch{Prefix: "/"}}}}},
+				pause(""),
+				{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta-users"}},
+				weight(50), pause(""),
+			}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
 		"bluegreen-manual-promote": func(w *world) {
 			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
 			w.init()
@@ -332,3 +388,9 @@ func (w *world) init() {
 }
 
 func jsonRaw(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(s)} }
+
+func gatewayRouting() *v1alpha1.RolloutTrafficRouting {
+	return &v1alpha1.RolloutTrafficRouting{Plugins: map[string]apiextensionsv1.JSON{
+		v1alpha1.GatewayAPIPluginName: {Raw: []byte(`{"httpRoute":"web"}`)},
+	}}
+}

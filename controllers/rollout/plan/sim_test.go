@@ -44,6 +44,10 @@ type world struct {
 	slow map[string]bool
 	// oldPods are the pods created before spec.restartAt, oldest first.
 	oldPods []string
+	// routesRejected makes the routing system never accept weights.
+	routesRejected bool
+	// routed is the last routing intent, as the routes would hold it.
+	routed *RoutingIntent
 }
 
 func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
@@ -66,6 +70,11 @@ func (w *world) observe() Observed {
 	hash := PodTemplateHash(&tmpl, w.ro.Status.CollisionCount)
 	obs := Observed{Template: &tmpl, PodHash: hash, ReplicaSets: w.rss, Services: w.services,
 		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses}
+	// The routes hold what the last plan asked for; the routing system accepts it at once unless
+	// the scenario says otherwise.
+	if wt := w.ro.Status.Canary.Weights; wt != nil && w.routed != nil && !w.routesRejected {
+		obs.WeightVerified = w.routed.Weights.Canary.Weight == wt.Canary.Weight
+	}
 	for _, name := range w.oldPods {
 		obs.OldPods = append(obs.OldPods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	}
@@ -149,6 +158,9 @@ func (w *world) apply(p Plan) {
 		}
 		w.runs[req.Name] = &RunInfo{Name: req.Name, Phase: phase, Message: "simulated"}
 		w.runKeys[req.Name] = RunKey(req.Type, req.StepIndex)
+	}
+	if p.Routing != nil {
+		w.routed = p.Routing
 	}
 	for _, name := range p.DeletePods {
 		for i, pod := range w.oldPods {
@@ -238,6 +250,20 @@ func (w *world) record(p Plan) {
 	}
 	if r := st.Canary.CurrentBackgroundAnalysisRunStatus; r != nil {
 		fmt.Fprintf(&b, " bgRun=%s", r.Status)
+	}
+	if wt := st.Canary.Weights; wt != nil {
+		fmt.Fprintf(&b, " weight=%d/%d", wt.Canary.Weight, wt.Stable.Weight)
+		if wt.Verified != nil && *wt.Verified {
+			b.WriteString("(verified)")
+		}
+	}
+	if w.routed != nil {
+		for name := range w.routed.HeaderRoutes {
+			fmt.Fprintf(&b, " header=%s", name)
+		}
+		for name := range w.routed.MirrorRoutes {
+			fmt.Fprintf(&b, " mirror=%s", name)
+		}
 	}
 	if len(w.oldPods) > 0 {
 		fmt.Fprintf(&b, " oldPods=%d", len(w.oldPods))

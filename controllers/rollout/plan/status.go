@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -36,6 +37,9 @@ func (s *state) finishStatus() {
 	case !completed:
 		s.status.Phase = v1alpha1.RolloutPhaseProgressing
 		s.status.Message = s.progressMessage()
+		if s.obs.RoutingError != "" {
+			s.status.Message = "traffic routing: " + s.obs.RoutingError
+		}
 	default:
 		s.status.Phase = v1alpha1.RolloutPhaseHealthy
 		s.status.Message = ""
@@ -79,11 +83,36 @@ func (s *state) completed() bool {
 		return s.status.BlueGreen.ActiveSelector == podHash(s.newRS)
 	}
 	for _, rs := range s.others {
+		if s.scaleDownPending(rs) || (s.routed() && s.desired[rs] == 0) {
+			// With traffic routing an old ReplicaSet serves no traffic: waiting out its
+			// scale-down delay, or its pods terminating, does not hold the update open.
+			continue
+		}
 		if rs.Status.Replicas > 0 || s.desired[rs] > 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// scaleDownPending reports whether rs has (or is given in this plan) a scale-down deadline.
+func (s *state) scaleDownPending(rs *appsv1.ReplicaSet) bool {
+	if _, ok := rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; ok {
+		for _, sc := range s.plan.Scale {
+			if sc.Name == rs.Name {
+				if v, planned := sc.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; planned && v == nil {
+					return false // removed in this plan
+				}
+			}
+		}
+		return true
+	}
+	for _, sc := range s.plan.Scale {
+		if sc.Name == rs.Name && sc.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *state) progressMessage() string {
@@ -94,6 +123,8 @@ func (s *state) progressMessage() string {
 		return "updated replicas are still becoming available"
 	case s.waitingForAnalysis():
 		return "waiting for analysis to complete"
+	case s.routed() && s.status.Canary.Weights != nil && (s.status.Canary.Weights.Verified == nil || !*s.status.Canary.Weights.Verified):
+		return fmt.Sprintf("waiting for the routes to carry canary weight %d", s.status.Canary.Weights.Canary.Weight)
 	case s.ro.Spec.Strategy.Canary != nil && s.status.CurrentStepIndex != nil && int(*s.status.CurrentStepIndex) < len(s.ro.Spec.Strategy.Canary.Steps):
 		return "waiting for rollout to finish steps"
 	case s.status.Replicas > s.status.UpdatedReplicas:
@@ -156,6 +187,9 @@ func (s *state) progressingCondition(completed, paused bool) {
 			return
 		}
 		msg := fmt.Sprintf("ReplicaSet %q is progressing.", name)
+		if s.obs.RoutingError != "" {
+			msg = fmt.Sprintf("ReplicaSet %q is waiting for traffic routing: %s", name, s.obs.RoutingError)
+		}
 		if !setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionTrue, v1alpha1.ReplicaSetUpdatedReason, msg) && progressed {
 			c := condition(s.status, v1alpha1.RolloutProgressing)
 			c.LastUpdateTime = metav1.NewTime(s.now)

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/trafficrouting"
 )
 
 // Observed is everything Plan may look at besides the Rollout itself.
@@ -34,6 +35,15 @@ type Observed struct {
 	OldPods []*corev1.Pod
 	// Runs are the Rollout's AnalysisRuns for the current pod hash, by the key RunKey gives.
 	Runs map[string]*RunInfo
+	// SpecErrors are problems found outside the planner (the traffic routing block); they make
+	// the spec invalid.
+	SpecErrors []string
+	// WeightVerified says whether the routes hold, and the routing system accepted, the weights in
+	// status.canary.weights.
+	WeightVerified bool
+	// RoutingError is a problem with the routing objects (a missing route); it is reported in the
+	// Progressing condition and the rollout waits.
+	RoutingError string
 	// PauseStarted gives the precise time (finer than the status' one second) at which the
 	// current pause condition of a reason was set, when this process set it.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
@@ -58,6 +68,8 @@ type Plan struct {
 	// RequeueAfter is when to look again although nothing changes (pauses, delays, deadlines);
 	// zero means only on a watch event.
 	RequeueAfter time.Duration
+	// Routing is the traffic the routes should carry; nil without trafficRouting.
+	Routing *RoutingIntent
 	// CreateRuns lists AnalysisRuns to start.
 	CreateRuns []RunRequest
 	// TerminateRuns names AnalysisRuns to stop (their analysis is no longer needed).
@@ -121,4 +133,17 @@ func RunKey(runType string, stepIndex *int32) string {
 		return fmt.Sprintf("%s/%d", runType, *stepIndex)
 	}
 	return runType
+}
+
+// RoutingIntent is the state the routers should bring the routes to.
+type RoutingIntent struct {
+	// Weights is the split; its weights are in units of trafficRouting.maxTrafficWeight.
+	Weights trafficrouting.Weights
+	// HeaderRoutes and MirrorRoutes are the managed routes that should exist, by name; every
+	// other managed route is removed.
+	HeaderRoutes map[string][]v1alpha1.HeaderRoutingMatch
+	MirrorRoutes map[string]*v1alpha1.SetMirrorRoute
+	// Subsets, when set, are the pod-template hashes of the canary and stable subsets (Istio
+	// DestinationRule); they point at ReplicaSets that are available.
+	Subsets *[2]string
 }

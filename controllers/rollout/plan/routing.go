@@ -1,0 +1,193 @@
+package plan
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/trafficrouting"
+)
+
+// With trafficRouting the canary's share of requests is set in the routes, not by pod counts:
+// the canary ReplicaSet is sized for its weight, the stable one keeps every replica (unless
+// dynamicStableScale), a weight moves only once the canary pods for it are available, and a step
+// is done only when the routing system shows the weight is in effect.
+
+func (s *state) routed() bool {
+	c := s.ro.Spec.Strategy.Canary
+	return c != nil && c.TrafficRouting != nil
+}
+
+func (s *state) maxWeight() int32 {
+	return s.ro.Spec.Strategy.Canary.TrafficRouting.GetMaxTrafficWeight()
+}
+
+// routedWeight is the canary weight in status (what the routes were last asked to carry).
+func (s *state) routedWeight() int32 {
+	if w := s.status.Canary.Weights; w != nil {
+		return w.Canary.Weight
+	}
+	return 0
+}
+
+// routedTargets sizes the ReplicaSets under traffic routing for canary weight w.
+func (s *state) routedTargets(w int32, scale *v1alpha1.SetCanaryScale) (canary, stable int32) {
+	c := s.ro.Spec.Strategy.Canary
+	max := s.maxWeight()
+	pct := func(weight int32) int32 {
+		return int32((int64(s.replicas)*int64(weight) + int64(max) - 1) / int64(max))
+	}
+	canary = pct(w)
+	if scale != nil {
+		switch {
+		case scale.Replicas != nil:
+			canary = *scale.Replicas
+		case scale.Weight != nil:
+			canary = ceilPercent(s.replicas, *scale.Weight)
+		}
+	}
+	stable = s.replicas
+	if c.DynamicStableScale {
+		// The stable side shrinks only as far as traffic has already left it.
+		stable = pct(max - s.routedWeight())
+	}
+	if minPods := ptr.Deref(c.MinPodsPerReplicaSet, 0); minPods > 0 && s.replicas >= minPods {
+		if canary > 0 {
+			canary = maxInt32(canary, minPods)
+		}
+		stable = maxInt32(stable, minPods)
+	}
+	return canary, stable
+}
+
+// sizeRouted sets the desired replicas for a routed canary (no rolling budget: new pods take no
+// traffic until the weight moves).
+func (s *state) sizeRouted(w int32, scale *v1alpha1.SetCanaryScale) {
+	canaryTarget, stableTarget := s.routedTargets(w, scale)
+	targets := map[*appsv1.ReplicaSet]int32{s.newRS: canaryTarget}
+	if s.stableRS != s.newRS {
+		targets[s.stableRS] = stableTarget
+	} else {
+		targets[s.newRS] = s.replicas
+	}
+	for rs, n := range targets {
+		s.desired[rs] = n
+	}
+	s.canaryTargets = targets
+}
+
+// weightDone moves the canary weight to w once the canary pods for it are available, and reports
+// whether the routes show it in effect.
+func (s *state) weightDone(w int32) bool {
+	if !s.atCanaryTargets() {
+		return false
+	}
+	s.weight = w
+	return s.routedWeight() == w && s.obs.WeightVerified && s.obs.RoutingError == ""
+}
+
+// routing fills the plan's routing intent and status.canary.weights.
+func (s *state) routing() {
+	if !s.routed() {
+		return
+	}
+	c := s.ro.Spec.Strategy.Canary
+	max := s.maxWeight()
+	canaryHash := podHash(s.stableRS)
+	if s.newRS != s.stableRS && !s.status.Abort {
+		canaryHash = podHash(s.newRS)
+	}
+	intent := &RoutingIntent{
+		Weights: trafficrouting.Weights{
+			Canary: trafficrouting.WeightDestination{ServiceName: c.CanaryService, PodTemplateHash: canaryHash, Weight: s.weight},
+			Stable: trafficrouting.WeightDestination{ServiceName: c.StableService, PodTemplateHash: podHash(s.stableRS), Weight: max - s.weight},
+		},
+		HeaderRoutes: map[string][]v1alpha1.HeaderRoutingMatch{},
+		MirrorRoutes: map[string]*v1alpha1.SetMirrorRoute{},
+	}
+	if s.newRS != s.stableRS && !s.status.Abort {
+		s.managedRoutes(intent)
+	}
+	if c.TrafficRouting.Istio != nil && c.TrafficRouting.Istio.DestinationRule != nil {
+		subsetCanary := podHash(s.stableRS)
+		if canaryHash != subsetCanary && fullyAvailable(s.newRS) {
+			subsetCanary = canaryHash
+		}
+		intent.Subsets = &[2]string{subsetCanary, podHash(s.stableRS)}
+	}
+	s.plan.Routing = intent
+
+	want := &v1alpha1.TrafficWeights{
+		Canary: v1alpha1.WeightDestination{Weight: s.weight, ServiceName: c.CanaryService, PodTemplateHash: canaryHash},
+		Stable: v1alpha1.WeightDestination{Weight: max - s.weight, ServiceName: c.StableService, PodTemplateHash: podHash(s.stableRS)},
+	}
+	prev := s.status.Canary.Weights
+	same := prev != nil && prev.Canary == want.Canary && prev.Stable == want.Stable
+	want.Verified = ptr.To(same && s.obs.WeightVerified)
+	s.status.Canary.Weights = want
+}
+
+// managedRoutes lists the header and mirror routes the steps up to the current one leave in
+// place: a later step with the same name and no match removes one.
+func (s *state) managedRoutes(intent *RoutingIntent) {
+	steps := s.ro.Spec.Strategy.Canary.Steps
+	end := min(int(s.stepIndex()), len(steps)-1)
+	for i := 0; i <= end && i < len(steps); i++ {
+		if h := steps[i].SetHeaderRoute; h != nil {
+			if len(h.Match) > 0 {
+				intent.HeaderRoutes[h.Name] = h.Match
+			} else {
+				delete(intent.HeaderRoutes, h.Name)
+			}
+		}
+		if m := steps[i].SetMirrorRoute; m != nil {
+			if len(m.Match) > 0 {
+				intent.MirrorRoutes[m.Name] = m
+			} else {
+				delete(intent.MirrorRoutes, m.Name)
+			}
+		}
+	}
+}
+
+// promoteRouted makes the canary stable under traffic routing: the stable Service takes the new
+// pods and the canary weight returns to 0, and the old ReplicaSet keeps its pods for
+// scaleDownDelaySeconds so connections drain.
+func (s *state) promoteRouted() {
+	old := s.stableRS
+	s.promoteCanary()
+	s.weight = 0
+	if old == nil || old == s.newRS {
+		return
+	}
+	delay := time.Duration(s.ro.Spec.Strategy.Canary.GetScaleDownDelaySeconds()) * time.Second
+	s.desired[old] = specReplicas(old)
+	if delay <= 0 {
+		s.desired[old] = 0
+		return
+	}
+	s.setAnnotation(old, v1alpha1.ScaleDownDeadlineAnnotationKey, s.now.Add(delay).UTC().Format(time.RFC3339))
+	s.requeue(delay)
+}
+
+// abortRouted sends every request back to stable at once and scales the canary down after
+// abortScaleDownDelaySeconds (0 keeps it).
+func (s *state) abortRouted() {
+	s.weight = 0
+	s.desired[s.stableRS] = s.replicas
+	for _, rs := range s.others {
+		s.desired[rs] = 0
+	}
+	delay := s.ro.Spec.Strategy.Canary.GetAbortScaleDownDelaySeconds()
+	if delay == 0 || s.creating {
+		return
+	}
+	end := s.status.AbortedAt.Add(time.Duration(delay) * time.Second)
+	if s.now.Before(end) {
+		s.requeue(end.Sub(s.now))
+		return
+	}
+	s.desired[s.newRS] = 0
+}

@@ -1,0 +1,144 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/controllers/rollout/plan"
+	"github.com/sluice-dev/sluice/trafficrouting"
+	"github.com/sluice-dev/sluice/trafficrouting/routers"
+)
+
+// observeRouting validates the traffic routing block, builds the routers, and asks them whether
+// the weights last recorded in the status are in effect.
+func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout, obs *plan.Observed) ([]trafficrouting.TrafficRouter, error) {
+	if c := ro.Spec.Strategy.Canary; c == nil || c.TrafficRouting == nil {
+		return nil, nil
+	}
+	if err := routers.Validate(ro); err != nil {
+		obs.SpecErrors = append(obs.SpecErrors, err.Error())
+		return nil, nil
+	}
+	rts, err := routers.New(r.Client, ro)
+	if err != nil {
+		obs.SpecErrors = append(obs.SpecErrors, err.Error())
+		return nil, nil
+	}
+	w := ro.Status.Canary.Weights
+	if w == nil {
+		return rts, nil
+	}
+	desired := trafficrouting.Weights{
+		Canary: trafficrouting.WeightDestination{ServiceName: w.Canary.ServiceName, PodTemplateHash: w.Canary.PodTemplateHash, Weight: w.Canary.Weight},
+		Stable: trafficrouting.WeightDestination{ServiceName: w.Stable.ServiceName, PodTemplateHash: w.Stable.PodTemplateHash, Weight: w.Stable.Weight},
+	}
+	obs.WeightVerified = true
+	for _, rt := range rts {
+		ok, err := rt.VerifyWeight(ctx, desired)
+		if trafficrouting.IsConfigError(err) {
+			obs.RoutingError = err.Error()
+			obs.WeightVerified = false
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("verify weights with %s: %w", rt.Name(), err)
+		}
+		obs.WeightVerified = obs.WeightVerified && ok
+	}
+	return rts, nil
+}
+
+// applyRouting brings every router to the plan's routing intent: subsets, weights, then the
+// managed header and mirror routes. It runs before ReplicaSets are scaled, so that on an abort the
+// traffic is back on stable before the canary shrinks.
+func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, rts []trafficrouting.TrafficRouter, intent *plan.RoutingIntent) error {
+	if intent == nil {
+		return nil
+	}
+	logger := log.FromContext(ctx)
+	for _, rt := range rts {
+		if su, ok := rt.(trafficrouting.SubsetUpdater); ok && intent.Subsets != nil {
+			if err := su.UpdateSubsets(ctx, intent.Subsets[0], intent.Subsets[1]); err != nil {
+				return fmt.Errorf("update subsets with %s: %w", rt.Name(), err)
+			}
+		}
+		if err := rt.SetWeight(ctx, intent.Weights); err != nil {
+			return fmt.Errorf("set canary weight %d with %s: %w", intent.Weights.Canary.Weight, rt.Name(), err)
+		}
+		logger.V(1).Info("Set canary weight", "router", rt.Name(), "weight", intent.Weights.Canary.Weight)
+		if err := r.applyManagedRoutes(ctx, ro, rt, intent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) applyManagedRoutes(ctx context.Context, ro *v1alpha1.Rollout, rt trafficrouting.TrafficRouter, intent *plan.RoutingIntent) error {
+	if len(intent.HeaderRoutes)+len(intent.MirrorRoutes) == 0 {
+		if err := rt.RemoveManagedRoutes(ctx); err != nil {
+			return fmt.Errorf("remove managed routes with %s: %w", rt.Name(), err)
+		}
+		return nil
+	}
+	for _, m := range ro.Spec.Strategy.Canary.TrafficRouting.ManagedRoutes {
+		var err error
+		switch mr := intent.MirrorRoutes[m.Name]; {
+		case intent.HeaderRoutes[m.Name] != nil:
+			err = rt.SetHeaderRoute(ctx, trafficrouting.HeaderRoute{Name: m.Name, Match: intent.HeaderRoutes[m.Name]})
+		case mr != nil:
+			err = rt.SetMirrorRoute(ctx, trafficrouting.MirrorRoute{Name: m.Name, Percentage: mr.Percentage, Match: mr.Match})
+		default:
+			// Managed routes are known by name: an empty header route removes whichever it is.
+			err = rt.SetHeaderRoute(ctx, trafficrouting.HeaderRoute{Name: m.Name})
+		}
+		if err != nil {
+			return fmt.Errorf("apply managed route %s with %s: %w", m.Name, rt.Name(), err)
+		}
+	}
+	return nil
+}
+
+// watchRoutes adds watches on the routing kinds installed in the cluster, mapping an edit of a
+// route (drift, or a gateway accepting it) back to the Rollouts that reference it.
+func watchRoutes(mgr ctrl.Manager, b *builder.Builder) *builder.Builder {
+	c := mgr.GetClient()
+	for _, obj := range routers.WatchedObjects() {
+		gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+		if err != nil {
+			continue // the scheme lacks the kind: this binary does not route with it
+		}
+		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if meta.IsNoMatchError(err) {
+				ctrl.Log.WithName("rollout").Info("Routing kind not installed; not watching it", "kind", gvk.String())
+				continue
+			}
+		}
+		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			key, ok := routers.KeyOf(o)
+			if !ok {
+				return nil
+			}
+			var list v1alpha1.RolloutList
+			if err := c.List(ctx, &list, client.MatchingFields{routers.IndexField: key}); err != nil {
+				return nil
+			}
+			reqs := make([]reconcile.Request, 0, len(list.Items))
+			for _, ro := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ro.Namespace, Name: ro.Name}})
+			}
+			return reqs
+		}))
+	}
+	return b
+}
