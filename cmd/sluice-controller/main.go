@@ -21,6 +21,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
+	"github.com/sluice-dev/sluice/controllers/analysisrun"
 	"github.com/sluice-dev/sluice/controllers/rollout"
 )
 
@@ -194,9 +195,13 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder(rollout.FieldManager),
 		Workers:   o.rolloutWorkers,
+		Runs:      rollout.NewRunBuilder(mgr.GetClient()),
 	}
 	if err := ro.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up rollout controller: %w", err)
+	}
+	if err := analysisrun.NewReconciler(mgr).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up analysis run controller: %w", err)
 	}
 	return nil
 }

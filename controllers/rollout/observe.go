@@ -40,6 +40,7 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, key type
 	if err := r.services(ctx, ro, obs.Services); err != nil {
 		return obs, err
 	}
+	r.validateAnalysis(ctx, ro, &obs)
 	if obs.Runs, err = r.analysisRuns(ctx, ro, obs); err != nil {
 		return obs, err
 	}

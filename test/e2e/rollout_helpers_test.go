@@ -25,6 +25,7 @@ func setupRollout(mgr ctrl.Manager) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder(rollout.FieldManager),
+		Runs:      rollout.NewRunBuilder(mgr.GetClient()),
 	}
 	return r.SetupWithManager(mgr)
 }
