@@ -59,11 +59,6 @@ func newRolloutObject(ns, name, image string, replicas int32, strategy v1alpha1.
 	}
 }
 
-func withImage(ro *v1alpha1.Rollout, image string) *v1alpha1.Rollout {
-	ro.Spec.Template.Spec.Containers[0].Image = image
-	return ro
-}
-
 // getRollout reads a Rollout.
 func getRollout(t *testing.T, ns, name string) *v1alpha1.Rollout {
 	t.Helper()

@@ -318,16 +318,6 @@ func (w *world) golden(name string) {
 	}
 }
 
-// rsOf returns the ReplicaSet running an image.
-func (w *world) rsOf(image string) *appsv1.ReplicaSet {
-	for _, rs := range w.rss {
-		if rs.Spec.Template.Spec.Containers[0].Image == image {
-			return rs
-		}
-	}
-	return nil
-}
-
 func canaryRollout(replicas int32, steps ...v1alpha1.CanaryStep) *v1alpha1.Rollout {
 	return &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "default"},
