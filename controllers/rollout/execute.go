@@ -66,6 +66,12 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 			errs = append(errs, fmt.Errorf("terminate AnalysisRun %s: %w", name, err))
 		}
 	}
+	for _, name := range p.DeleteRuns {
+		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
+		if err := r.Client.Delete(ctx, run); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("delete old AnalysisRun %s: %w", name, err))
+		}
+	}
 	for _, name := range p.Delete {
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
 		if err := r.Client.Delete(ctx, rs); client.IgnoreNotFound(err) != nil {

@@ -41,7 +41,7 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, key type
 		return obs, err
 	}
 	r.validateAnalysis(ctx, ro, &obs)
-	if obs.Runs, err = r.analysisRuns(ctx, ro, obs); err != nil {
+	if obs.Runs, obs.FinishedRuns, err = r.analysisRuns(ctx, ro, obs); err != nil {
 		return obs, err
 	}
 	if obs.OldPods, err = r.oldPods(ctx, ro, rss); err != nil {
@@ -228,20 +228,28 @@ func serviceNames(ro *v1alpha1.Rollout) []string {
 }
 
 // analysisRuns reads the Rollout's AnalysisRuns for the template being rolled out, keyed for the
-// planner by purpose (and step).
-func (r *Reconciler) analysisRuns(ctx context.Context, ro *v1alpha1.Rollout, obs plan.Observed) (map[string]*plan.RunInfo, error) {
+// planner by purpose (and step), and the finished runs of earlier templates.
+func (r *Reconciler) analysisRuns(ctx context.Context, ro *v1alpha1.Rollout, obs plan.Observed) (map[string]*plan.RunInfo, []plan.FinishedRun, error) {
 	hash := obs.PodHash
 	if obs.NewRS != nil {
 		hash = obs.NewRS.Labels[v1alpha1.PodTemplateHashLabelKey]
 	}
 	var list v1alpha1.AnalysisRunList
 	if err := r.Client.List(ctx, &list, client.InNamespace(ro.Namespace), client.MatchingFields{ownerIndex: string(ro.UID)}); err != nil {
-		return nil, fmt.Errorf("list AnalysisRuns of rollout %s: %w", ro.Name, err)
+		return nil, nil, fmt.Errorf("list AnalysisRuns of rollout %s: %w", ro.Name, err)
 	}
 	runs := map[string]*plan.RunInfo{}
+	var finished []plan.FinishedRun
 	for i := range list.Items {
 		run := &list.Items[i]
-		if run.Labels[v1alpha1.PodTemplateHashLabelKey] != hash || run.DeletionTimestamp != nil {
+		if run.DeletionTimestamp != nil {
+			continue
+		}
+		if run.Labels[v1alpha1.PodTemplateHashLabelKey] != hash {
+			if run.Status.Phase.Completed() {
+				finished = append(finished, plan.FinishedRun{Name: run.Name, Created: run.CreationTimestamp.Time,
+					Successful: run.Status.Phase == v1alpha1.AnalysisPhaseSuccessful})
+			}
 			continue
 		}
 		var step *int32
@@ -257,7 +265,7 @@ func (r *Reconciler) analysisRuns(ctx context.Context, ro *v1alpha1.Rollout, obs
 		}
 		runs[plan.RunKey(run.Labels[v1alpha1.RolloutTypeLabel], step)] = &plan.RunInfo{Name: run.Name, Phase: phase, Message: run.Status.Message}
 	}
-	return runs, nil
+	return runs, finished, nil
 }
 
 // oldPods lists, only while a restart is pending, the pods created before spec.restartAt, oldest

@@ -152,3 +152,6 @@ func pauseFor(d string) v1alpha1.CanaryStep {
 	v := intstr.Parse(d)
 	return v1alpha1.CanaryStep{Pause: &v1alpha1.RolloutPause{Duration: &v}}
 }
+
+// rawMerge is a JSON merge patch.
+func rawMerge(data []byte) client.Patch { return client.RawPatch(types.MergePatchType, data) }

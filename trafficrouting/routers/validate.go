@@ -75,9 +75,13 @@ func validateBlock(canary *v1alpha1.CanaryStrategy, tr *v1alpha1.RolloutTrafficR
 	if tr.Istio == nil && gw == nil && err == nil && len(unsupported(tr)) == 0 {
 		out = append(out, fmt.Sprintf("trafficRouting names no router: use istio or plugins.%q", v1alpha1.GatewayAPIPluginName))
 	}
-	if canary.CanaryService == "" || canary.StableService == "" {
+	subsetOnly := tr.Istio != nil && tr.Istio.DestinationRule != nil && gw == nil
+	switch {
+	case subsetOnly && canary.CanaryService == "" && canary.StableService == "":
+		// Subset-level Istio routing tells canary from stable by subset, not by Service.
+	case canary.CanaryService == "" || canary.StableService == "":
 		out = append(out, "trafficRouting needs both canaryService and stableService")
-	} else if canary.CanaryService == canary.StableService {
+	case canary.CanaryService == canary.StableService:
 		out = append(out, "canaryService and stableService must be different Services")
 	}
 	if tr.Istio != nil && gw != nil {

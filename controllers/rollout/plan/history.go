@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -52,4 +53,27 @@ func (s *state) restart() {
 	pod := s.obs.OldPods[0]
 	s.plan.DeletePods = append(s.plan.DeletePods, pod.Name)
 	s.event(corev1.EventTypeNormal, "RestartingPod", fmt.Sprintf("Deleting pod %s to restart it", pod.Name))
+}
+
+// runHistory deletes completed AnalysisRuns of earlier updates beyond
+// spec.analysis.successfulRunHistoryLimit and unsuccessfulRunHistoryLimit (5 and 5), newest kept.
+func (s *state) runHistory() {
+	var ok, bad []FinishedRun
+	for _, r := range s.obs.FinishedRuns {
+		if r.Successful {
+			ok = append(ok, r)
+		} else {
+			bad = append(bad, r)
+		}
+	}
+	for _, group := range []struct {
+		runs  []FinishedRun
+		limit int32
+	}{{ok, s.ro.Spec.GetSuccessfulRunHistoryLimit()}, {bad, s.ro.Spec.GetUnsuccessfulRunHistoryLimit()}} {
+		runs := group.runs
+		sort.Slice(runs, func(i, j int) bool { return runs[i].Created.After(runs[j].Created) })
+		for i := int(group.limit); i < len(runs); i++ {
+			s.plan.DeleteRuns = append(s.plan.DeleteRuns, runs[i].Name)
+		}
+	}
 }

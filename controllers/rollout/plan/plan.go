@@ -65,6 +65,7 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	s.restart()
 	s.emitScaling()
 	s.history()
+	s.runHistory()
 	s.finishStatus()
 	return *s.plan
 }

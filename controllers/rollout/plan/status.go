@@ -73,7 +73,7 @@ func (s *state) countReplicas() {
 // available, no older pod runs (blue-green keeps the old ReplicaSet for its scale-down delay), and
 // a blue-green active Service points at it.
 func (s *state) completed() bool {
-	if s.creating || s.newRS != s.stableRS || s.status.Abort {
+	if s.creating || s.newRS != s.stableRS || s.status.Abort || s.obs.RoutingError != "" {
 		return false
 	}
 	if specReplicas(s.newRS) != s.replicas || !fullyAvailable(s.newRS) {

@@ -35,6 +35,8 @@ type Observed struct {
 	OldPods []*corev1.Pod
 	// Runs are the Rollout's AnalysisRuns for the current pod hash, by the key RunKey gives.
 	Runs map[string]*RunInfo
+	// FinishedRuns are the Rollout's completed AnalysisRuns of earlier updates, for clean-up.
+	FinishedRuns []FinishedRun
 	// SpecErrors are problems found outside the planner (the traffic routing block); they make
 	// the spec invalid.
 	SpecErrors []string
@@ -74,6 +76,8 @@ type Plan struct {
 	CreateRuns []RunRequest
 	// TerminateRuns names AnalysisRuns to stop (their analysis is no longer needed).
 	TerminateRuns []string
+	// DeleteRuns names old AnalysisRuns beyond the history limits.
+	DeleteRuns []string
 	// PauseStarted records the precise start of pause conditions this plan adds.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
 }
@@ -146,4 +150,11 @@ type RoutingIntent struct {
 	// Subsets, when set, are the pod-template hashes of the canary and stable subsets (Istio
 	// DestinationRule); they point at ReplicaSets that are available.
 	Subsets *[2]string
+}
+
+// FinishedRun is a completed AnalysisRun of an earlier update.
+type FinishedRun struct {
+	Name       string
+	Successful bool
+	Created    time.Time
 }

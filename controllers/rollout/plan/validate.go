@@ -129,8 +129,9 @@ func validateTrafficRouting(c *v1alpha1.CanaryStrategy) []string {
 	if _, err := tr.GatewayAPI(); err != nil {
 		errs = append(errs, fmt.Sprintf("trafficRouting.plugins.%s: %v", v1alpha1.GatewayAPIPluginName, err))
 	}
-	if c.CanaryService == "" || c.StableService == "" {
-		errs = append(errs, "spec.strategy.canary.canaryService and stableService are required with trafficRouting")
+	subsetOnly := tr.Istio != nil && tr.Istio.DestinationRule != nil && len(tr.Plugins) == 0
+	if (c.CanaryService == "" || c.StableService == "") && !(subsetOnly && c.CanaryService == "" && c.StableService == "") {
+		errs = append(errs, "spec.strategy.canary.canaryService and stableService are required with trafficRouting (unless only Istio subsets route)")
 	}
 	if w := tr.GetMaxTrafficWeight(); w <= 0 {
 		errs = append(errs, fmt.Sprintf("trafficRouting.maxTrafficWeight %d must be positive", w))
