@@ -108,7 +108,7 @@ func TestWorkloadRefScalesDownOnSuccess(t *testing.T) {
 	labels := map[string]string{"app": "legacy-web"}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy-web"},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: podTemplate(labels)},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: podTemplate(labels)},
 	}
 	must(t, "create Deployment", env.client.Create(ctx, dep))
 	ro := &v1alpha1.Rollout{
