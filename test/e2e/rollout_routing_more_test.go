@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestIstioSubsetLevelCanary(t *testing.T) {
 	vs.Spec.Hosts = []string{"web"}
 	vs.Spec.Http = []*networkingv1alpha3.HTTPRoute{{Name: "primary", Route: []*networkingv1alpha3.HTTPRouteDestination{dest("web", "stable", 100), dest("web", "canary", 0)}}}
 	must(t, "create VirtualService", env.client.Create(ctx, vs))
-	strategy := canarySteps(setWeight(25), pauseFor(""))
+	strategy := canarySteps(setWeight(20), pauseFor(""), setWeight(60), pauseFor(""))
 	strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Istio: &v1alpha1.IstioTrafficRouting{
 		VirtualService:  &v1alpha1.IstioVirtualService{Name: "web", Routes: []string{"primary"}},
 		DestinationRule: &v1alpha1.IstioDestinationRule{Name: "web", CanarySubsetName: "canary", StableSubsetName: "stable"},
@@ -60,13 +61,22 @@ func TestIstioSubsetLevelCanary(t *testing.T) {
 		return destWeights(gotVS.Spec.Http[0]), canary, stable
 	}
 	setImage(t, ns, "web", "app:2")
-	paused := waitPhase(t, ns, "web", v1alpha1.RolloutPhasePaused, time.Minute)
-	weights, canary, stable := read()
-	if weights != "web/stable=75,web/canary=25" || canary != paused.Status.CurrentPodHash || stable != oldHash {
-		t.Fatalf("at the pause: weights %q, canary subset %q, stable subset %q; want 75/25, %q, %q",
-			weights, canary, stable, paused.Status.CurrentPodHash, oldHash)
+	for _, want := range []struct {
+		step    int32
+		weights string
+	}{{1, "web/stable=80,web/canary=20"}, {3, "web/stable=40,web/canary=60"}} {
+		var paused *v1alpha1.Rollout
+		eventually(t, time.Minute, fmt.Sprintf("the pause at step %d", want.step), func() (bool, error) {
+			paused = getRollout(t, ns, "web")
+			return paused.Status.Phase == v1alpha1.RolloutPhasePaused && *paused.Status.CurrentStepIndex == want.step, nil
+		})
+		weights, canary, stable := read()
+		if weights != want.weights || canary != paused.Status.CurrentPodHash || stable != oldHash {
+			t.Fatalf("at step %d: weights %q, canary subset %q, stable subset %q; want %s, %q, %q",
+				want.step, weights, canary, stable, want.weights, paused.Status.CurrentPodHash, oldHash)
+		}
+		patchStatus(t, ns, "web", `{"status":{"pauseConditions":null}}`)
 	}
-	patchStatus(t, ns, "web", `{"status":{"pauseConditions":null}}`)
 	done := waitPhase(t, ns, "web", v1alpha1.RolloutPhaseHealthy, time.Minute)
 	eventually(t, 30*time.Second, "all traffic on the new stable subset", func() (bool, error) {
 		weights, _, stable := read()

@@ -139,9 +139,9 @@ func TestGatewayAPICanaryWalksWeights(t *testing.T) {
 		t.Fatalf("weights walked %q (edited %v); want 100/0, 80/20, 40/60 in that order", walk, edited)
 	}
 	final := getRollout(t, ns, "web")
-	if serviceHash(t, ns, "web-stable") != final.Status.StableRS {
-		t.Fatalf("stable Service does not select the new pods")
-	}
+	eventually(t, 30*time.Second, "the stable Service to select the new pods", func() (bool, error) {
+		return serviceHash(t, ns, "web-stable") == final.Status.StableRS, nil
+	})
 	if w := final.Status.Canary.Weights; w == nil || w.Canary.Weight != 0 || w.Stable.Weight != 100 || w.Verified == nil || !*w.Verified {
 		t.Fatalf("status.canary.weights = %+v, want 0/100 verified", w)
 	}
@@ -178,9 +178,10 @@ func TestGatewayAPIRolloutWaitsForAcceptedRouteAndAbortRestoresStable(t *testing
 	})
 }
 
-// TestIstioCanaryWalksWeightsWithHeaderRoute: host-level Istio weights walk with the steps, and a
-// managed header route appears for its step and is gone when the update completes.
-func TestIstioCanaryWalksWeightsWithHeaderRoute(t *testing.T) {
+// TestIstioCanaryWalksWeightsWithHeaderAndMirrorRoutes: host-level Istio weights walk 100/0 ->
+// 80/20 -> 40/60 with the steps, and managed header and mirror routes appear for their steps and
+// are gone when the update completes, with the stable Service on the new pods.
+func TestIstioCanaryWalksWeightsWithHeaderAndMirrorRoutes(t *testing.T) {
 	ctx := context.Background()
 	startManager(t, setupRollout)
 	ns := newNamespace(t)
@@ -199,11 +200,14 @@ func TestIstioCanaryWalksWeightsWithHeaderRoute(t *testing.T) {
 	must(t, "create VirtualService", env.client.Create(ctx, vs))
 	strategy := canarySteps(
 		v1alpha1.CanaryStep{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta", Match: []v1alpha1.HeaderRoutingMatch{{HeaderName: "x-beta", HeaderValue: &v1alpha1.StringMatch{Exact: "yes"}}}}},
-		setWeight(20), pauseFor(""), setWeight(60), pauseFor("1s"))
+		v1alpha1.CanaryStep{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "shadow", Percentage: ptr.To[int32](50), Match: []v1alpha1.RouteMatch{{Path: &v1alpha1.StringMatch{Prefix: "/api"}}}}},
+		setWeight(20), pauseFor(""),
+		v1alpha1.CanaryStep{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "shadow"}},
+		setWeight(60), pauseFor(""))
 	strategy.Canary.StableService, strategy.Canary.CanaryService = "web-stable", "web-canary"
 	strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{
 		Istio:         &v1alpha1.IstioTrafficRouting{VirtualService: &v1alpha1.IstioVirtualService{Name: "web", Routes: []string{"primary"}}},
-		ManagedRoutes: []v1alpha1.ManagedRoute{{Name: "beta"}},
+		ManagedRoutes: []v1alpha1.ManagedRoute{{Name: "beta"}, {Name: "shadow"}},
 	}
 	must(t, "create Rollout", env.client.Create(ctx, newRolloutObject(ns, "web", "app:1", 5, strategy)))
 	waitPhase(t, ns, "web", v1alpha1.RolloutPhaseHealthy, time.Minute)
@@ -222,19 +226,29 @@ func TestIstioCanaryWalksWeightsWithHeaderRoute(t *testing.T) {
 		}
 		return strings.Join(ns, ","), strings.TrimSpace(weights)
 	}
+	atPause := func(step int32) (string, string) {
+		t.Helper()
+		eventually(t, time.Minute, fmt.Sprintf("the pause at step %d", step), func() (bool, error) {
+			ro := getRollout(t, ns, "web")
+			return ro.Status.Phase == v1alpha1.RolloutPhasePaused && ro.Status.CurrentStepIndex != nil && *ro.Status.CurrentStepIndex == step, nil
+		})
+		return state()
+	}
+	if names, weights := state(); names != "primary" || weights != "web-stable=100 web-canary=0" {
+		t.Fatalf("before the update: http routes %q, weights %q", names, weights)
+	}
 	setImage(t, ns, "web", "app:2")
-	waitPhase(t, ns, "web", v1alpha1.RolloutPhasePaused, time.Minute)
-	names, weights := state()
-	if names != "beta,primary" || weights != "web-stable=80 web-canary=20" {
-		t.Fatalf("at the first pause: http routes %q, weights %q; want beta,primary and 80/20", names, weights)
+	if names, weights := atPause(3); names != "beta,shadow,primary" || weights != "web-stable=80 web-canary=20" {
+		t.Fatalf("at the first pause: http routes %q, weights %q; want beta,shadow,primary and 80/20", names, weights)
+	}
+	patchStatus(t, ns, "web", `{"status":{"pauseConditions":null}}`)
+	if names, weights := atPause(6); names != "beta,primary" || weights != "web-stable=40 web-canary=60" {
+		t.Fatalf("at the second pause: http routes %q, weights %q; want beta,primary (mirror removed) and 40/60", names, weights)
 	}
 	patchStatus(t, ns, "web", `{"status":{"pauseConditions":null}}`)
 	done := waitPhase(t, ns, "web", v1alpha1.RolloutPhaseHealthy, time.Minute)
-	eventually(t, 30*time.Second, "the header route removed and 100/0", func() (bool, error) {
+	eventually(t, 30*time.Second, "the managed routes removed, 100/0, and the stable Service on the new pods", func() (bool, error) {
 		names, weights := state()
-		return names == "primary" && weights == "web-stable=100 web-canary=0", nil
+		return names == "primary" && weights == "web-stable=100 web-canary=0" && serviceHash(t, ns, "web-stable") == done.Status.StableRS, nil
 	})
-	if serviceHash(t, ns, "web-stable") != done.Status.StableRS {
-		t.Fatalf("stable Service does not select the new pods")
-	}
 }
