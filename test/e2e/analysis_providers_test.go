@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/analysis/job"
@@ -173,11 +174,18 @@ func TestAnalysisJobImagePullInconclusive(t *testing.T) {
 		pod = pods.Items[0]
 		return true, nil
 	})
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name: "smoke", Image: "registry.invalid/nope:1",
-		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}},
-	}}
-	if err := env.client.Status().Update(context.Background(), &pod); err != nil {
+	// The scheduler writes the pod's status too (PodScheduled): retry on conflicts with it.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.client.Get(context.Background(), client.ObjectKeyFromObject(&pod), &pod); err != nil {
+			return err
+		}
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: "smoke", Image: "registry.invalid/nope:1",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}},
+		}}
+		return env.client.Status().Update(context.Background(), &pod)
+	})
+	if err != nil {
 		t.Fatalf("write the pod's image pull status: %v", err)
 	}
 	run := waitAnalysisPhase(t, ns, name, 60*time.Second, rolloutsv1alpha1.AnalysisPhaseInconclusive)
