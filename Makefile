@@ -100,4 +100,5 @@ demo: build cluster-up ## Local cluster, the controller, the samples, and what t
 		echo "sluice-controller started (pid $$(cat $(CLUSTER_DIR)/controller.pid)), log in $(CLUSTER_DIR)/controller.log"; \
 	fi
 	$(KUBECTL) --kubeconfig $(CLUSTER_DIR)/kubeconfig apply --server-side -k config/samples
+	$(KUBECTL) --kubeconfig $(CLUSTER_DIR)/kubeconfig wait --for=jsonpath='{.status.phase}'=Healthy rollouts --all --timeout=120s
 	$(KUBECTL) --kubeconfig $(CLUSTER_DIR)/kubeconfig get rollouts,analysistemplates,gitsyncs
