@@ -59,8 +59,12 @@ type Reconciler struct {
 }
 
 // statusCoalesce is how long a status change that only moves replica counts may wait, to be
-// written together with the next one.
-const statusCoalesce = time.Second
+// written together with the next one; during an update, when the next step transition usually
+// comes first, it may wait statusCoalesceUpdating.
+const (
+	statusCoalesce         = time.Second
+	statusCoalesceUpdating = 5 * time.Second
+)
 
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/status,verbs=get;update;patch
@@ -146,8 +150,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 		return false, nil
 	}
 	if countsOnly(ro.Status, status) {
+		window := statusCoalesce
+		if status.Phase == v1alpha1.RolloutPhaseProgressing {
+			window = statusCoalesceUpdating
+		}
 		if last, ok := r.lastWrite.Load(key); ok {
-			if wait := statusCoalesce - time.Since(last.(time.Time)); wait > 0 {
+			if wait := window - time.Since(last.(time.Time)); wait > 0 {
 				if p.RequeueAfter == 0 || wait < p.RequeueAfter {
 					p.RequeueAfter = wait
 				}
