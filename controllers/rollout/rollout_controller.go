@@ -124,12 +124,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
 		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())
 	}
+	// Transitions are recorded once the status holds them, whatever happens to the actions next.
+	for _, e := range p.Events {
+		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
+	}
 	if err := r.execute(ctx, req.NamespacedName, ro, p, rts); err != nil {
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", err.Error())
 		return ctrl.Result{}, err
-	}
-	for _, e := range p.Events {
-		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
 	}
 	return ctrl.Result{RequeueAfter: p.RequeueAfter}, nil
 }

@@ -301,8 +301,12 @@ func (s *state) pauseDone(reason v1alpha1.PauseReason, pause *v1alpha1.RolloutPa
 // start time rounded up to the next second (status times have one-second precision, so a pause is
 // never cut short, only lengthened by less than a second after a restart).
 func (s *state) pauseStart(reason v1alpha1.PauseReason, status time.Time) time.Time {
-	if t, ok := s.obs.PauseStarted[reason]; ok && t.Truncate(time.Second).Equal(status.Truncate(time.Second)) {
-		return t
+	// The remembered start is taken when the status write returns, a moment after the status
+	// time was chosen: it belongs to this pause when it lies within two seconds after it.
+	if t, ok := s.obs.PauseStarted[reason]; ok {
+		if d := t.Sub(status.Truncate(time.Second)); d >= 0 && d < 2*time.Second {
+			return t
+		}
 	}
 	return status.Truncate(time.Second).Add(time.Second)
 }
