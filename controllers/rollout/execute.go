@@ -55,6 +55,11 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 			errs = append(errs, err)
 		}
 	}
+	for _, md := range p.PodMetadata {
+		if err := r.setPodMetadata(ctx, ro.Namespace, md); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, req := range p.CreateRuns {
 		if err := r.createRun(ctx, ro, req); err != nil {
 			errs = append(errs, err)
@@ -198,6 +203,44 @@ func (r *Reconciler) scaleDownWorkload(ctx context.Context, ro *v1alpha1.Rollout
 	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, want)
 	if err := r.Client.Patch(ctx, dep, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("scale Deployment %s named by workloadRef to %d: %w", ref.Name, want, err)
+	}
+	return nil
+}
+
+// setPodMetadata changes a ReplicaSet's ephemeral pod labels and annotations in its template and
+// on its running pods, in place.
+func (r *Reconciler) setPodMetadata(ctx context.Context, namespace string, md plan.PodMetadata) error {
+	meta := map[string]any{}
+	if len(md.Labels) > 0 {
+		meta["labels"] = md.Labels
+	}
+	if len(md.Annotations) > 0 {
+		meta["annotations"] = md.Annotations
+	}
+	rsPatch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": meta}}})
+	if err != nil {
+		return fmt.Errorf("encode metadata patch of ReplicaSet %s: %w", md.ReplicaSet, err)
+	}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: md.ReplicaSet}}
+	if err := r.Client.Patch(ctx, rs, client.RawPatch(types.MergePatchType, rsPatch)); err != nil {
+		return fmt.Errorf("set pod metadata of ReplicaSet %s: %w", md.ReplicaSet, err)
+	}
+	var pods corev1.PodList
+	if err := r.Reader().List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels(rs.Spec.Selector.MatchLabels)); err != nil {
+		return fmt.Errorf("list pods of ReplicaSet %s: %w", md.ReplicaSet, err)
+	}
+	podPatch, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return fmt.Errorf("encode pod metadata patch: %w", err)
+	}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if ref := metav1.GetControllerOf(pod); ref == nil || ref.UID != rs.UID {
+			continue
+		}
+		if err := r.Client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, podPatch)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("set metadata of pod %s: %w", pod.Name, err)
+		}
 	}
 	return nil
 }

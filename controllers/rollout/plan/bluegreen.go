@@ -180,20 +180,39 @@ func (s *state) keepUp(rs *appsv1.ReplicaSet) {
 }
 
 // scaleDownOld scales down ReplicaSets that are neither new nor stable: at once, or at the
-// deadline in their scale-down annotation.
+// deadline in their scale-down annotation. Beyond scaleDownDelayRevisionLimit ReplicaSets waiting
+// out a delay, the oldest go at once.
 func (s *state) scaleDownOld(maxDelay time.Duration) {
-	for _, rs := range s.others {
+	limit := s.delayRevisionLimit()
+	waiting := int32(0)
+	for i := len(s.others) - 1; i >= 0; i-- { // newest revision first
+		rs := s.others[i]
 		if specReplicas(rs) == 0 {
 			continue
 		}
 		deadline, err := time.Parse(time.RFC3339, rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey])
-		if err == nil && s.now.Before(deadline) && deadline.Sub(s.now) <= maxDelay+time.Second {
+		if err == nil && s.now.Before(deadline) && deadline.Sub(s.now) <= maxDelay+time.Second && (limit < 0 || waiting < limit) {
+			waiting++
 			s.requeue(deadline.Sub(s.now))
 			continue
 		}
 		s.desired[rs] = 0
 		s.removeAnnotation(rs, v1alpha1.ScaleDownDeadlineAnnotationKey)
 	}
+}
+
+// delayRevisionLimit is scaleDownDelayRevisionLimit, or -1 for no limit.
+func (s *state) delayRevisionLimit() int32 {
+	var limit *int32
+	if c := s.ro.Spec.Strategy.Canary; c != nil {
+		limit = c.ScaleDownDelayRevisionLimit
+	} else {
+		limit = s.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit
+	}
+	if limit == nil {
+		return -1
+	}
+	return *limit
 }
 
 func ptrTime(t metav1.Time) *metav1.Time { return &t }

@@ -62,6 +62,7 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	} else {
 		s.blueGreen()
 	}
+	s.podMetadata()
 	s.restart()
 	s.emitScaling()
 	s.history()
@@ -177,6 +178,7 @@ func (s *state) buildNewRS() *appsv1.ReplicaSet {
 	for k, v := range tmpl.Labels {
 		labels[k] = v
 	}
+	s.antiAffinity(tmpl)
 	return &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      s.ro.Name + "-" + hash,
@@ -305,4 +307,37 @@ func uniq(msgs []string) []string {
 		}
 	}
 	return out
+}
+
+// antiAffinity keeps the new version's pods off the nodes that run the stable version's, when the
+// strategy asks for it (so a bad node does not take both down).
+func (s *state) antiAffinity(tmpl *corev1.PodTemplateSpec) {
+	var aa *v1alpha1.AntiAffinity
+	if c := s.ro.Spec.Strategy.Canary; c != nil {
+		aa = c.AntiAffinity
+	} else {
+		aa = s.ro.Spec.Strategy.BlueGreen.AntiAffinity
+	}
+	stable := s.ro.Status.StableRS
+	if aa == nil || stable == "" || stable == s.obs.PodHash {
+		return
+	}
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.PodTemplateHashLabelKey: stable}},
+		TopologyKey:   "kubernetes.io/hostname",
+	}
+	if tmpl.Spec.Affinity == nil {
+		tmpl.Spec.Affinity = &corev1.Affinity{}
+	}
+	if tmpl.Spec.Affinity.PodAntiAffinity == nil {
+		tmpl.Spec.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{}
+	}
+	pa := tmpl.Spec.Affinity.PodAntiAffinity
+	if p := aa.PreferredDuringSchedulingIgnoredDuringExecution; p != nil {
+		pa.PreferredDuringSchedulingIgnoredDuringExecution = append(pa.PreferredDuringSchedulingIgnoredDuringExecution,
+			corev1.WeightedPodAffinityTerm{Weight: p.Weight, PodAffinityTerm: term})
+	}
+	if aa.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		pa.RequiredDuringSchedulingIgnoredDuringExecution = append(pa.RequiredDuringSchedulingIgnoredDuringExecution, term)
+	}
 }

@@ -307,6 +307,27 @@ func TestScenarios(t *testing.T) {
 			w.promote()
 			w.settle(time.Hour)
 		},
+		"canary-ephemeral-metadata": func(w *world) {
+			w.ro.Spec.Strategy.Canary.CanaryMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "canary"}}
+			w.ro.Spec.Strategy.Canary.StableMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "stable"}}
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"bluegreen-scale-down-delay-revision-limit": func(w *world) {
+			w.ro = blueGreenRollout(2, v1alpha1.BlueGreenStrategy{ScaleDownDelaySeconds: ptr.To[int32](60), ScaleDownDelayRevisionLimit: ptr.To[int32](1)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(5 * time.Second)
+			w.setImage("app:3")
+			w.settle(5 * time.Second)
+			w.setImage("app:4")
+			w.settle(time.Hour)
+		},
 		"bluegreen-manual-promote": func(w *world) {
 			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
 			w.init()

@@ -162,6 +162,16 @@ func (w *world) apply(p Plan) {
 	if p.Routing != nil {
 		w.routed = p.Routing
 	}
+	for _, md := range p.PodMetadata {
+		rs := w.rs(md.ReplicaSet)
+		for k, v := range md.Labels {
+			if v == nil {
+				delete(rs.Spec.Template.Labels, k)
+			} else {
+				rs.Spec.Template.Labels[k] = *v
+			}
+		}
+	}
 	for _, name := range p.DeletePods {
 		for i, pod := range w.oldPods {
 			if pod == name {
@@ -235,6 +245,9 @@ func (w *world) record(p Plan) {
 		fmt.Fprintf(&b, " %s=%d/%d", podHash(rs), specReplicas(rs), rs.Status.AvailableReplicas)
 		if _, ok := rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; ok {
 			b.WriteString("(delay)")
+		}
+		if role := rs.Spec.Template.Labels["role"]; role != "" {
+			b.WriteString("(role=" + role + ")")
 		}
 	}
 	var svcs []string

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
@@ -152,9 +153,13 @@ func (s *state) pausedCondition(paused bool) {
 }
 
 func (s *state) availableCondition() {
-	minAvailable := s.replicas
+	var minAvailable int32
 	if c := s.ro.Spec.Strategy.Canary; c != nil {
 		minAvailable = newBudget(s.replicas, c.GetMaxSurge(), c.GetMaxUnavailable()).minAvailable
+	} else {
+		unavailable := s.ro.Spec.Strategy.BlueGreen.GetMaxUnavailable()
+		n, _ := intstr.GetScaledValueFromIntOrPercent(&unavailable, int(s.replicas), false)
+		minAvailable = max(s.replicas-int32(n), 0)
 	}
 	s.boolCondition(v1alpha1.RolloutAvailable, s.status.AvailableReplicas >= minAvailable, v1alpha1.AvailableReason,
 		"Rollout has minimum availability", "Rollout does not have minimum availability")

@@ -70,6 +70,8 @@ type Plan struct {
 	// RequeueAfter is when to look again although nothing changes (pauses, delays, deadlines);
 	// zero means only on a watch event.
 	RequeueAfter time.Duration
+	// PodMetadata lists ephemeral metadata changes of ReplicaSets whose role changed.
+	PodMetadata []PodMetadata
 	// Routing is the traffic the routes should carry; nil without trafficRouting.
 	Routing *RoutingIntent
 	// CreateRuns lists AnalysisRuns to start.

@@ -92,6 +92,8 @@ func validateCanary(c *v1alpha1.CanaryStrategy) []string {
 	if isZero(surge) && isZero(unavailable) {
 		add("spec.strategy.canary.maxSurge and maxUnavailable must not both be 0")
 	}
+	errs = append(errs, validateMetadata("spec.strategy.canary.canaryMetadata", c.CanaryMetadata)...)
+	errs = append(errs, validateMetadata("spec.strategy.canary.stableMetadata", c.StableMetadata)...)
 	if c.PingPong != nil {
 		add("spec.strategy.canary.pingPong is not supported")
 	}
@@ -251,6 +253,8 @@ func validateBlueGreen(b *v1alpha1.BlueGreenStrategy) []string {
 		errs = append(errs, "spec.strategy.blueGreen.autoPromotionSeconds must not be negative")
 	}
 	errs = append(errs, validatePercentOrCount("spec.strategy.blueGreen.maxUnavailable", b.GetMaxUnavailable())...)
+	errs = append(errs, validateMetadata("spec.strategy.blueGreen.previewMetadata", b.PreviewMetadata)...)
+	errs = append(errs, validateMetadata("spec.strategy.blueGreen.activeMetadata", b.ActiveMetadata)...)
 	return errs
 }
 
@@ -267,4 +271,15 @@ func validatePercentOrCount(field string, v intstr.IntOrString) []string {
 func isZero(v intstr.IntOrString) bool {
 	n, err := intstr.GetScaledValueFromIntOrPercent(&v, 100, true)
 	return err == nil && n == 0
+}
+
+// validateMetadata rejects ephemeral labels that would change which pods a ReplicaSet selects.
+func validateMetadata(field string, md *v1alpha1.PodTemplateMetadata) []string {
+	if md == nil {
+		return nil
+	}
+	if _, ok := md.Labels[v1alpha1.PodTemplateHashLabelKey]; ok {
+		return []string{fmt.Sprintf("%s.labels must not set %s", field, v1alpha1.PodTemplateHashLabelKey)}
+	}
+	return nil
 }
