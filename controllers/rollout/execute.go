@@ -40,6 +40,13 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 			r.expect.wroteReplicaSet(key, rs.Name, rs.ResourceVersion)
 		}
 	}
+	// Services first: a route never sends traffic to a Service before it selects the pods meant
+	// for it (the canary Service takes the canary pods, the stable Service the promoted ones).
+	for _, sel := range p.Selectors {
+		if err := r.setSelector(ctx, ro, sel); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := r.applyRouting(ctx, ro, rts, p.Routing); err != nil {
 		errs = append(errs, err)
 	}
@@ -48,11 +55,6 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 			errs = append(errs, err)
 		} else {
 			r.expect.wroteReplicaSet(key, sc.Name, rv)
-		}
-	}
-	for _, sel := range p.Selectors {
-		if err := r.setSelector(ctx, ro, sel); err != nil {
-			errs = append(errs, err)
 		}
 	}
 	for _, md := range p.PodMetadata {
@@ -118,12 +120,12 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 		existing.Annotations[plan.TemplateHashAnnotation] == rs.Annotations[plan.TemplateHashAnnotation] {
 		return nil
 	}
-	updated := ro.DeepCopy()
-	updated.Status.CollisionCount = ptr.To(ptr.Deref(ro.Status.CollisionCount, 0) + 1)
-	if err := r.Client.Status().Update(ctx, updated); err != nil {
+	count := ptr.Deref(ro.Status.CollisionCount, 0) + 1
+	patch := fmt.Appendf(nil, `{"status":{"collisionCount":%d}}`, count)
+	if err := r.Client.Status().Patch(ctx, ro.DeepCopy(), client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("record hash collision on ReplicaSet %s: %w", rs.Name, err)
 	}
-	return fmt.Errorf("ReplicaSet %s exists with another template: collision count raised to %d", rs.Name, *updated.Status.CollisionCount)
+	return fmt.Errorf("ReplicaSet %s exists with another template: collision count raised to %d", rs.Name, count)
 }
 
 // scaleReplicaSet patches a ReplicaSet's replicas and annotations.

@@ -227,8 +227,8 @@ func serviceNames(ro *v1alpha1.Rollout) []string {
 	return out
 }
 
-// analysisRuns reads the Rollout's AnalysisRuns for the template being rolled out, keyed for the
-// planner by purpose (and step), and the finished runs of earlier templates.
+// analysisRuns reads the Rollout's AnalysisRuns by name, and the finished runs of earlier
+// templates (for the history limits).
 func (r *Reconciler) analysisRuns(ctx context.Context, ro *v1alpha1.Rollout, obs plan.Observed) (map[string]*plan.RunInfo, []plan.FinishedRun, error) {
 	hash := obs.PodHash
 	if obs.NewRS != nil {
@@ -245,25 +245,15 @@ func (r *Reconciler) analysisRuns(ctx context.Context, ro *v1alpha1.Rollout, obs
 		if run.DeletionTimestamp != nil {
 			continue
 		}
-		if run.Labels[v1alpha1.PodTemplateHashLabelKey] != hash {
-			if run.Status.Phase.Completed() {
-				finished = append(finished, plan.FinishedRun{Name: run.Name, Created: run.CreationTimestamp.Time,
-					Successful: run.Status.Phase == v1alpha1.AnalysisPhaseSuccessful})
-			}
-			continue
-		}
-		var step *int32
-		if s := run.Labels[v1alpha1.RolloutCanaryStepIndexLabel]; s != "" {
-			var n int32
-			if _, err := fmt.Sscanf(s, "%d", &n); err == nil {
-				step = &n
-			}
-		}
 		phase := run.Status.Phase
 		if phase == "" {
 			phase = v1alpha1.AnalysisPhasePending
 		}
-		runs[plan.RunKey(run.Labels[v1alpha1.RolloutTypeLabel], step)] = &plan.RunInfo{Name: run.Name, Phase: phase, Message: run.Status.Message}
+		runs[run.Name] = &plan.RunInfo{Name: run.Name, Phase: phase, Message: run.Status.Message, Terminating: run.Spec.Terminate}
+		if run.Labels[v1alpha1.PodTemplateHashLabelKey] != hash && phase.Completed() {
+			finished = append(finished, plan.FinishedRun{Name: run.Name, Created: run.CreationTimestamp.Time,
+				Successful: phase == v1alpha1.AnalysisPhaseSuccessful})
+		}
 	}
 	return runs, finished, nil
 }

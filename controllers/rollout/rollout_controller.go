@@ -247,6 +247,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
 		Watches(&corev1.Service{}, byIndex(mgr.GetClient(), serviceIndex)).
-		Watches(&appsv1.Deployment{}, byIndex(mgr.GetClient(), workloadIndex))
+		Watches(&appsv1.Deployment{}, byIndex(mgr.GetClient(), workloadIndex)).
+		Watches(&v1alpha1.AnalysisTemplate{}, templateHandler(mgr.GetClient(), false)).
+		Watches(&v1alpha1.ClusterAnalysisTemplate{}, templateHandler(mgr.GetClient(), true))
 	return watchRoutes(mgr, b).Complete(r)
 }

@@ -25,7 +25,62 @@ const (
 	serviceIndex = "sluice.services"
 	// workloadIndex indexes Rollouts by the Deployment their workloadRef names.
 	workloadIndex = "sluice.workload"
+	// templateIndex indexes Rollouts by the analysis templates they name: the template name, or
+	// "cluster/<name>" for a ClusterAnalysisTemplate.
+	templateIndex = "sluice.templates"
 )
+
+// templateKeys lists the analysis templates a Rollout names.
+func templateKeys(obj client.Object) []string {
+	ro := obj.(*v1alpha1.Rollout)
+	var refs []v1alpha1.AnalysisTemplateRef
+	if c := ro.Spec.Strategy.Canary; c != nil {
+		for _, s := range c.Steps {
+			if s.Analysis != nil {
+				refs = append(refs, s.Analysis.Templates...)
+			}
+		}
+		if c.Analysis != nil {
+			refs = append(refs, c.Analysis.Templates...)
+		}
+	}
+	if b := ro.Spec.Strategy.BlueGreen; b != nil {
+		for _, a := range []*v1alpha1.RolloutAnalysis{b.PrePromotionAnalysis, b.PostPromotionAnalysis} {
+			if a != nil {
+				refs = append(refs, a.Templates...)
+			}
+		}
+	}
+	var keys []string
+	for _, r := range refs {
+		if r.ClusterScope {
+			keys = append(keys, "cluster/"+r.TemplateName)
+		} else {
+			keys = append(keys, r.TemplateName)
+		}
+	}
+	return keys
+}
+
+// templateHandler maps an analysis template event to the Rollouts that name it, so that a Rollout
+// applied before its template proceeds once the template arrives.
+func templateHandler(c client.Client, cluster bool) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		opts := []client.ListOption{client.MatchingFields{templateIndex: obj.GetName()}, client.InNamespace(obj.GetNamespace())}
+		if cluster {
+			opts = []client.ListOption{client.MatchingFields{templateIndex: "cluster/" + obj.GetName()}}
+		}
+		var list v1alpha1.RolloutList
+		if err := c.List(ctx, &list, opts...); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, ro := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ro.Namespace, Name: ro.Name}})
+		}
+		return reqs
+	})
+}
 
 func controllerKey(obj client.Object) []string {
 	if ref := metav1.GetControllerOf(obj); ref != nil {
@@ -55,6 +110,9 @@ func indexFields(ctx context.Context, mgr ctrl.Manager) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("index Rollouts by workloadRef: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, templateIndex, templateKeys); err != nil {
+		return fmt.Errorf("index Rollouts by analysis template: %w", err)
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, routers.IndexField, routers.IndexKeys); err != nil {
 		return fmt.Errorf("index Rollouts by routing object: %w", err)

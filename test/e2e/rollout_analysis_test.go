@@ -116,4 +116,17 @@ func TestRolloutAnalysisInvalidSpec(t *testing.T) {
 	if c := condition(degraded, v1alpha1.InvalidSpec); c == nil || !strings.Contains(c.Message, "spec.strategy.canary.steps[0].analysis") || !strings.Contains(c.Message, "missing") {
 		t.Fatalf("want InvalidSpec naming the step and the missing template, got %+v", c)
 	}
+	// The template arrives: the Rollout is valid again without anyone touching it.
+	tmpl := &v1alpha1.AnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "missing"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{
+			Name: "smoke", Count: analysisIntOrString(1), SuccessCondition: "result == 'ok'",
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://127.0.0.1:9/health"}},
+		}}},
+	}
+	must(t, "create AnalysisTemplate", env.client.Create(ctx, tmpl))
+	healthy := waitPhase(t, ns, "bad", v1alpha1.RolloutPhaseHealthy, time.Minute)
+	if c := condition(healthy, v1alpha1.InvalidSpec); c != nil {
+		t.Fatalf("InvalidSpec still set: %+v", c)
+	}
 }

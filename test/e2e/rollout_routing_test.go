@@ -142,9 +142,10 @@ func TestGatewayAPICanaryWalksWeights(t *testing.T) {
 	eventually(t, 30*time.Second, "the stable Service to select the new pods", func() (bool, error) {
 		return serviceHash(t, ns, "web-stable") == final.Status.StableRS, nil
 	})
-	if w := final.Status.Canary.Weights; w == nil || w.Canary.Weight != 0 || w.Stable.Weight != 100 || w.Verified == nil || !*w.Verified {
-		t.Fatalf("status.canary.weights = %+v, want 0/100 verified", w)
-	}
+	eventually(t, 30*time.Second, "status.canary.weights 0/100 verified", func() (bool, error) {
+		w := getRollout(t, ns, "web").Status.Canary.Weights
+		return w != nil && w.Canary.Weight == 0 && w.Stable.Weight == 100 && w.Verified != nil && *w.Verified, nil
+	})
 }
 
 // TestGatewayAPIRolloutWaitsForAcceptedRouteAndAbortRestoresStable: a weight the gateway has not

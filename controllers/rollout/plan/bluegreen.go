@@ -21,6 +21,7 @@ func (s *state) blueGreen() {
 	s.scaleDownOld(time.Duration(b.GetScaleDownDelaySeconds()) * time.Second)
 	switch {
 	case s.newRS == s.stableRS:
+		s.clearAbort()
 		s.desired[s.newRS] = s.replicas
 		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonBlueGreenPause)
 		s.status.ControllerPause = false
@@ -32,6 +33,7 @@ func (s *state) blueGreen() {
 	case s.status.Abort:
 		s.abortBlueGreen()
 	default:
+		s.retried()
 		s.updateBlueGreen()
 	}
 }
@@ -62,9 +64,11 @@ func (s *state) updateBlueGreen() {
 	s.setSelector(b.PreviewService, newHash)
 	s.status.BlueGreen.PreviewSelector = newHash
 	if !s.status.BlueGreen.ScaleUpPreviewCheckPoint {
-		if !s.promotionGranted() {
+		if !s.status.PromoteFull && !s.promotionGranted() {
 			return
 		}
+		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonBlueGreenPause)
+		s.status.ControllerPause = len(s.status.PauseConditions) > 0
 		s.status.BlueGreen.ScaleUpPreviewCheckPoint = true
 		s.desired[s.newRS] = s.replicas
 		if target != s.replicas {
@@ -83,7 +87,7 @@ func (s *state) updateBlueGreen() {
 func (s *state) promotionGranted() bool {
 	b := s.ro.Spec.Strategy.BlueGreen
 	if b.PrePromotionAnalysis != nil && len(b.PrePromotionAnalysis.Templates) > 0 {
-		outcome, status := s.analysis(v1alpha1.RolloutTypePrePromotionLabel, nil, b.PrePromotionAnalysis)
+		outcome, status := s.analysis(v1alpha1.RolloutTypePrePromotionLabel, nil, b.PrePromotionAnalysis, s.status.BlueGreen.PrePromotionAnalysisRunStatus)
 		s.status.BlueGreen.PrePromotionAnalysisRunStatus = status
 		if !s.applyOutcome(outcome, status) {
 			if s.status.Abort {
@@ -114,7 +118,7 @@ func (s *state) afterSwitch() {
 	s.desired[s.newRS] = s.replicas
 	s.status.BlueGreen.ActiveSelector = podHash(s.newRS)
 	if b.PostPromotionAnalysis != nil && len(b.PostPromotionAnalysis.Templates) > 0 {
-		outcome, status := s.analysis(v1alpha1.RolloutTypePostPromotionLabel, nil, b.PostPromotionAnalysis)
+		outcome, status := s.analysis(v1alpha1.RolloutTypePostPromotionLabel, nil, b.PostPromotionAnalysis, s.status.BlueGreen.PostPromotionAnalysisRunStatus)
 		s.status.BlueGreen.PostPromotionAnalysisRunStatus = status
 		if !s.applyOutcome(outcome, status) {
 			if s.status.Abort {
@@ -130,6 +134,7 @@ func (s *state) afterSwitch() {
 	s.status.BlueGreen.ScaleUpPreviewCheckPoint = false
 	s.status.PauseConditions = nil
 	s.status.ControllerPause = false
+	s.status.PromoteFull = false
 	delay := time.Duration(b.GetScaleDownDelaySeconds()) * time.Second
 	s.desired[old] = specReplicas(old)
 	s.setAnnotation(old, v1alpha1.ScaleDownDeadlineAnnotationKey, s.now.Add(delay).UTC().Format(time.RFC3339))
@@ -185,9 +190,14 @@ func (s *state) keepUp(rs *appsv1.ReplicaSet) {
 func (s *state) scaleDownOld(maxDelay time.Duration) {
 	limit := s.delayRevisionLimit()
 	waiting := int32(0)
+	active := ""
+	if b := s.ro.Spec.Strategy.BlueGreen; b != nil {
+		active = s.selectorOf(b.ActiveService)
+	}
 	for i := len(s.others) - 1; i >= 0; i-- { // newest revision first
 		rs := s.others[i]
-		if specReplicas(rs) == 0 {
+		if specReplicas(rs) == 0 || (active != "" && podHash(rs) == active) {
+			// The pods the active Service selects keep serving until it switches away.
 			continue
 		}
 		deadline, err := time.Parse(time.RFC3339, rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey])

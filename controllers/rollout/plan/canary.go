@@ -26,7 +26,9 @@ func (s *state) canary() {
 	}
 	s.weight = s.routedWeight()
 	if s.routed() {
-		s.scaleDownOld(time.Duration(max(c.GetScaleDownDelaySeconds(), c.GetAbortScaleDownDelaySeconds())) * time.Second)
+		delay := time.Duration(max(c.GetScaleDownDelaySeconds(), c.GetAbortScaleDownDelaySeconds())) * time.Second
+		s.drainSuperseded(time.Duration(c.GetScaleDownDelaySeconds()) * time.Second)
+		s.scaleDownOld(delay)
 	}
 	switch {
 	case s.stableRS == s.newRS:
@@ -35,6 +37,7 @@ func (s *state) canary() {
 		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonCanaryPauseStep)
 		s.status.ControllerPause = false
 		s.status.PromoteFull = false
+		s.clearAbort()
 		s.weight = 0
 		if s.routed() {
 			s.desired[s.newRS] = s.replicas
@@ -42,6 +45,7 @@ func (s *state) canary() {
 			s.sizeCanary(100, nil)
 		}
 	default:
+		s.retried()
 		if !s.status.Abort {
 			s.backgroundAnalysis()
 		}
@@ -49,7 +53,6 @@ func (s *state) canary() {
 			s.walkSteps(steps)
 		}
 		if s.status.Abort {
-			s.terminateBackground()
 			s.abortCanary()
 		}
 	}
@@ -86,10 +89,19 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 	n := int32(len(steps))
 	if s.status.PromoteFull || s.rollbackWithinWindow() {
 		s.setStepIndex(n)
+		s.status.PauseConditions = nil
+		s.status.ControllerPause = false
 	}
 	idx := min(s.stepIndex(), n)
 	s.setStepIndex(idx)
-	for idx < n && !s.ro.Spec.Paused && !s.status.Abort {
+	if (idx >= n || steps[idx].Pause == nil) && findPause(s.status.PauseConditions, v1alpha1.PauseReasonCanaryPauseStep) != nil {
+		// The index moved past a pause (a skip, new steps): its condition goes with it.
+		s.status.PauseConditions = removePause(s.status.PauseConditions, v1alpha1.PauseReasonCanaryPauseStep)
+		if len(s.status.PauseConditions) == 0 {
+			s.status.ControllerPause = false
+		}
+	}
+	for idx < n && !s.ro.Spec.Paused && !s.status.Abort && !s.heldByOtherPause() {
 		if !s.stepDone(idx, steps[idx]) {
 			break
 		}
@@ -272,8 +284,8 @@ func (s *state) abortCanary() {
 // controller still holds the pause).
 func (s *state) pauseDone(reason v1alpha1.PauseReason, pause *v1alpha1.RolloutPause) bool {
 	cond := findPause(s.status.PauseConditions, reason)
-	if cond == nil && s.status.ControllerPause {
-		s.status.ControllerPause = false // promoted
+	if cond == nil && s.status.ControllerPause && len(s.status.PauseConditions) == 0 {
+		s.status.ControllerPause = false // promoted: a person cleared the pause conditions
 		return true
 	}
 	d, timed, _ := pause.GetDuration()
@@ -381,4 +393,41 @@ func (s *state) rollbackWithinWindow() bool {
 		}
 	}
 	return between < w.Revisions
+}
+
+// heldByOtherPause reports whether a pause that is not a step's own (an inconclusive analysis)
+// holds the steps until a person promotes.
+func (s *state) heldByOtherPause() bool {
+	for _, c := range s.status.PauseConditions {
+		if c.Reason != v1alpha1.PauseReasonCanaryPauseStep {
+			return true
+		}
+	}
+	return false
+}
+
+// clearAbort drops an abort that has nothing left to abort (the rollout runs its stable version).
+func (s *state) clearAbort() {
+	s.status.Abort = false
+	s.status.AbortedAt = nil
+}
+
+// drainSuperseded gives an older ReplicaSet that still has pods (a canary an update superseded)
+// a scale-down deadline, so that routes and endpoints move off its pods before they go.
+func (s *state) drainSuperseded(delay time.Duration) {
+	if delay <= 0 {
+		return
+	}
+	for _, rs := range s.others {
+		if _, ok := rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; ok || specReplicas(rs) == 0 {
+			continue
+		}
+		deadline := s.now.Add(delay).UTC().Format(time.RFC3339)
+		s.setAnnotation(rs, v1alpha1.ScaleDownDeadlineAnnotationKey, deadline)
+		if rs.Annotations == nil {
+			rs.Annotations = map[string]string{}
+		}
+		// scaleDownOld reads the deadline from the object: plan on the annotated copy.
+		rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey] = deadline
+	}
 }

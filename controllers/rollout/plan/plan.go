@@ -63,6 +63,7 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 		s.blueGreen()
 	}
 	s.podMetadata()
+	s.terminateRuns()
 	s.restart()
 	s.emitScaling()
 	s.history()
@@ -145,6 +146,11 @@ func (s *state) newPodHash(hash string) {
 	s.status.BlueGreen.ScaleUpPreviewCheckPoint = false
 	s.status.BlueGreen.PrePromotionAnalysisRunStatus = nil
 	s.status.BlueGreen.PostPromotionAnalysisRunStatus = nil
+	if w := s.status.Canary.Weights; w != nil && w.Canary.Weight != 0 {
+		// A new template starts with every request on stable; the superseded canary drains.
+		w.Canary.Weight, w.Stable.Weight = 0, w.Canary.Weight+w.Stable.Weight
+		w.Verified = nil
+	}
 	if s.ro.Spec.Strategy.Canary != nil && len(s.ro.Spec.Strategy.Canary.Steps) > 0 {
 		s.status.CurrentStepIndex = ptr.To[int32](0)
 	}

@@ -176,6 +176,16 @@ func (s *state) promoteRouted() {
 // abortScaleDownDelaySeconds (0 keeps it).
 func (s *state) abortRouted() {
 	s.weight = 0
+	if s.ro.Spec.Strategy.Canary.DynamicStableScale && s.replicas > 0 {
+		// The stable side was shrunk with its traffic: it takes traffic back as its pods return.
+		max := s.maxWeight()
+		stableShare := int32(int64(max) * int64(min(availableReplicas(s.stableRS), s.replicas)) / int64(s.replicas))
+		s.weight = min(s.routedWeight(), max-stableShare)
+		if s.weight > 0 {
+			s.desired[s.stableRS] = s.replicas
+			return // the canary keeps its pods while it still takes traffic
+		}
+	}
 	s.desired[s.stableRS] = s.replicas
 	for _, rs := range s.others {
 		s.desired[rs] = 0

@@ -210,6 +210,42 @@ func TestScenarios(t *testing.T) {
 			}
 			w.settle(time.Hour)
 		},
+		"canary-analysis-fails-then-retry-runs-a-new-attempt": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), analysisStep("success-rate"), weight(50)}
+			attempts := 0
+			w.runOutcome = func(RunRequest) v1alpha1.AnalysisPhase {
+				attempts++
+				if attempts == 1 {
+					return v1alpha1.AnalysisPhaseFailed
+				}
+				return v1alpha1.AnalysisPhaseSuccessful
+			}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("retry")
+			w.ro.Status.Abort = false
+			w.settle(time.Hour)
+		},
+		"canary-background-inconclusive-then-promote": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("30s"), weight(50)}
+			w.ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
+				RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "errors"}}},
+			}
+			attempts := 0
+			w.runOutcome = func(RunRequest) v1alpha1.AnalysisPhase {
+				attempts++
+				if attempts == 1 {
+					return v1alpha1.AnalysisPhaseInconclusive
+				}
+				return v1alpha1.AnalysisPhaseRunning
+			}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
 		"canary-set-canary-scale": func(w *world) {
 			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
 				{SetCanaryScale: &v1alpha1.SetCanaryScale{Replicas: ptr.To[int32](1)}}, weight(50), pause(""),

@@ -32,7 +32,6 @@ type world struct {
 	rss      []*appsv1.ReplicaSet
 	services map[string]*corev1.Service
 	runs     map[string]*RunInfo // by run name
-	runKeys  map[string]string   // run name -> RunKey
 	start    time.Time
 	now      time.Time
 	pauses   map[v1alpha1.PauseReason]time.Time
@@ -54,7 +53,7 @@ func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	w := &world{
 		t: t, ro: ro, services: map[string]*corev1.Service{}, runs: map[string]*RunInfo{},
-		runKeys: map[string]string{}, start: start, now: start, slow: map[string]bool{},
+		start: start, now: start, slow: map[string]bool{},
 	}
 	ro.Generation = 1
 	ro.UID = types.UID("uid-" + ro.Name)
@@ -84,9 +83,7 @@ func (w *world) observe() Observed {
 		}
 	}
 	for name, run := range w.runs {
-		if strings.Contains(name, "-"+hash+"-") {
-			obs.Runs[w.runKeys[name]] = run
-		}
+		obs.Runs[name] = run
 	}
 	return obs
 }
@@ -156,8 +153,9 @@ func (w *world) apply(p Plan) {
 		if w.runOutcome != nil {
 			phase = w.runOutcome(req)
 		}
-		w.runs[req.Name] = &RunInfo{Name: req.Name, Phase: phase, Message: "simulated"}
-		w.runKeys[req.Name] = RunKey(req.Type, req.StepIndex)
+		if w.runs[req.Name] == nil {
+			w.runs[req.Name] = &RunInfo{Name: req.Name, Phase: phase, Message: "simulated"}
+		}
 	}
 	if p.Routing != nil {
 		w.routed = p.Routing
@@ -182,6 +180,7 @@ func (w *world) apply(p Plan) {
 	}
 	for _, name := range p.TerminateRuns {
 		w.runs[name].Phase = v1alpha1.AnalysisPhaseSuccessful
+		w.runs[name].Message = "run terminated"
 	}
 	if len(p.PauseStarted) > 0 && w.pauses == nil {
 		w.pauses = map[v1alpha1.PauseReason]time.Time{}
@@ -259,10 +258,10 @@ func (w *world) record(p Plan) {
 		b.WriteString(" svc: " + strings.Join(svcs, " "))
 	}
 	if r := st.Canary.CurrentStepAnalysisRunStatus; r != nil {
-		fmt.Fprintf(&b, " stepRun=%s", r.Status)
+		fmt.Fprintf(&b, " stepRun=%s:%s", strings.TrimPrefix(r.Name, w.ro.Name+"-"), r.Status)
 	}
 	if r := st.Canary.CurrentBackgroundAnalysisRunStatus; r != nil {
-		fmt.Fprintf(&b, " bgRun=%s", r.Status)
+		fmt.Fprintf(&b, " bgRun=%s:%s", strings.TrimPrefix(r.Name, w.ro.Name+"-"), r.Status)
 	}
 	if wt := st.Canary.Weights; wt != nil {
 		fmt.Fprintf(&b, " weight=%d/%d", wt.Canary.Weight, wt.Stable.Weight)
@@ -285,6 +284,9 @@ func (w *world) record(p Plan) {
 	if line != w.last {
 		fmt.Fprintf(&w.log, "%6.1fs %s\n", w.now.Sub(w.start).Seconds(), line)
 		w.last = line
+	}
+	for _, name := range p.TerminateRuns {
+		fmt.Fprintf(&w.log, "%6s   terminate run %s\n", "", name)
 	}
 	for _, e := range p.Events {
 		if e.Reason != "ScalingReplicaSet" {

@@ -5,7 +5,6 @@
 package plan
 
 import (
-	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,7 +32,7 @@ type Observed struct {
 	Services map[string]*corev1.Service
 	// OldPods are the pods of the Rollout created before spec.restartAt, oldest first.
 	OldPods []*corev1.Pod
-	// Runs are the Rollout's AnalysisRuns for the current pod hash, by the key RunKey gives.
+	// Runs are the Rollout's AnalysisRuns, by name.
 	Runs map[string]*RunInfo
 	// FinishedRuns are the Rollout's completed AnalysisRuns of earlier updates, for clean-up.
 	FinishedRuns []FinishedRun
@@ -117,6 +116,8 @@ type RunInfo struct {
 	Name    string
 	Phase   v1alpha1.AnalysisPhase
 	Message string
+	// Terminating says spec.terminate is already set.
+	Terminating bool
 }
 
 // RunRequest asks for an AnalysisRun.
@@ -133,13 +134,6 @@ type RunRequest struct {
 	PodHash string
 }
 
-// RunKey is the key of Observed.Runs for a run of a type (and step index, for step runs).
-func RunKey(runType string, stepIndex *int32) string {
-	if stepIndex != nil {
-		return fmt.Sprintf("%s/%d", runType, *stepIndex)
-	}
-	return runType
-}
 
 // RoutingIntent is the state the routers should bring the routes to.
 type RoutingIntent struct {
