@@ -134,7 +134,6 @@ type RunRequest struct {
 	PodHash string
 }
 
-
 // RoutingIntent is the state the routers should bring the routes to.
 type RoutingIntent struct {
 	// Weights is the split; its weights are in units of trafficRouting.maxTrafficWeight.
