@@ -364,6 +364,20 @@ func TestScenarios(t *testing.T) {
 			w.setImage("app:4")
 			w.settle(time.Hour)
 		},
+		"bluegreen-update-during-post-promotion-analysis": func(w *world) {
+			w.ro = blueGreenRollout(2, v1alpha1.BlueGreenStrategy{
+				PostPromotionAnalysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "smoke"}}},
+			})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.setImage("app:3")
+			w.settle(time.Minute)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Hour)
+		},
 		"bluegreen-manual-promote": func(w *world) {
 			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
 			w.init()
