@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -103,7 +104,15 @@ func newBenchNamespace(b *testing.B) string {
 	if err := env.client.Create(context.Background(), ns); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = env.client.Delete(context.Background(), ns) })
+	b.Cleanup(func() {
+		// The next benchmark's controller must not find this one's Rollouts: wait until the
+		// namespace and everything in it is gone.
+		_ = env.client.Delete(context.Background(), ns)
+		waitFor(b, 10*time.Minute, "namespace "+ns.Name+" to be deleted", func() bool {
+			err := env.client.Get(context.Background(), types.NamespacedName{Name: ns.Name}, &corev1.Namespace{})
+			return apierrors.IsNotFound(err)
+		})
+	})
 	waitFor(b, 30*time.Second, "default ServiceAccount", func() bool {
 		return env.client.Get(context.Background(), types.NamespacedName{Namespace: ns.Name, Name: "default"}, &corev1.ServiceAccount{}) == nil
 	})
