@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,9 @@ func (p *Provider) Measure(ctx context.Context, _ *v1alpha1.AnalysisRun, metric 
 	defer cancel()
 	value, err := query(ctx, pm, started)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The HTTP client's timeout and the context's deadline may fire in either order.
+		var netErr net.Error
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 			err = fmt.Errorf("timeout after %s: %w", timeout, err)
 		}
 		return analysis.NewErrorMeasurement(started, "query prometheus at "+pm.Address, err)

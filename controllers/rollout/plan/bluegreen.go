@@ -161,7 +161,12 @@ func (s *state) abortBlueGreen() {
 	s.switchActive(stableHash)
 	s.setSelector(b.PreviewService, stableHash)
 	s.status.BlueGreen.PreviewSelector = stableHash
-	delay := b.GetAbortScaleDownDelaySeconds()
+	s.scaleDownAfterAbort(b.GetAbortScaleDownDelaySeconds())
+}
+
+// scaleDownAfterAbort scales the aborted ReplicaSet to zero once abortScaleDownDelaySeconds have
+// passed since the abort (0 keeps it).
+func (s *state) scaleDownAfterAbort(delay int32) {
 	if delay == 0 || s.creating {
 		return
 	}

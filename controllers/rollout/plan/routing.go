@@ -190,14 +190,5 @@ func (s *state) abortRouted() {
 	for _, rs := range s.others {
 		s.desired[rs] = 0
 	}
-	delay := s.ro.Spec.Strategy.Canary.GetAbortScaleDownDelaySeconds()
-	if delay == 0 || s.creating {
-		return
-	}
-	end := s.status.AbortedAt.Add(time.Duration(delay) * time.Second)
-	if s.now.Before(end) {
-		s.requeue(end.Sub(s.now))
-		return
-	}
-	s.desired[s.newRS] = 0
+	s.scaleDownAfterAbort(s.ro.Spec.Strategy.Canary.GetAbortScaleDownDelaySeconds())
 }
