@@ -26,11 +26,7 @@ func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout, o
 	if c := ro.Spec.Strategy.Canary; c == nil || c.TrafficRouting == nil {
 		return nil, nil
 	}
-	if err := routers.Validate(ro); err != nil {
-		obs.SpecErrors = append(obs.SpecErrors, err.Error())
-		return nil, nil
-	}
-	rts, err := routers.New(r.Client, ro)
+	rts, err := routers.New(r.Client, ro) // validates the block first
 	if err != nil {
 		obs.SpecErrors = append(obs.SpecErrors, err.Error())
 		return nil, nil

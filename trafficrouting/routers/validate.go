@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
@@ -38,32 +37,7 @@ func Validate(ro *v1alpha1.Rollout) error {
 }
 
 // unsupported names the routers sluice accepts in a manifest but does not serve.
-func unsupported(tr *v1alpha1.RolloutTrafficRouting) []string {
-	var out []string
-	for _, r := range []struct {
-		key string
-		set bool
-	}{
-		{"nginx", tr.Nginx != nil}, {"alb", tr.ALB != nil}, {"smi", tr.SMI != nil},
-		{"ambassador", tr.Ambassador != nil}, {"traefik", tr.Traefik != nil},
-		{"apisix", tr.Apisix != nil}, {"appMesh", tr.AppMesh != nil},
-	} {
-		if r.set {
-			out = append(out, fmt.Sprintf("trafficRouting.%s is not supported", r.key))
-		}
-	}
-	var plugins []string
-	for name := range tr.Plugins {
-		if name != v1alpha1.GatewayAPIPluginName {
-			plugins = append(plugins, name)
-		}
-	}
-	slices.Sort(plugins)
-	for _, name := range plugins {
-		out = append(out, fmt.Sprintf("trafficRouting.plugins.%s is not supported", strconv.Quote(name)))
-	}
-	return out
-}
+func unsupported(tr *v1alpha1.RolloutTrafficRouting) []string { return tr.Unsupported() }
 
 // validateBlock checks the supported routers, the Services and the managed routes.
 func validateBlock(canary *v1alpha1.CanaryStrategy, tr *v1alpha1.RolloutTrafficRouting) []string {

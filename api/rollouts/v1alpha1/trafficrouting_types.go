@@ -1,7 +1,9 @@
 package v1alpha1
 
 import (
+	"fmt"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sort"
 )
 
 // GatewayAPIPluginName is the trafficRouting.plugins key of the Gateway API router, which sluice
@@ -107,4 +109,33 @@ type IstioDestinationRule struct {
 	Name             string `json:"name"`
 	CanarySubsetName string `json:"canarySubsetName"`
 	StableSubsetName string `json:"stableSubsetName"`
+}
+
+// Unsupported names the routers a manifest may carry that sluice does not serve, one message each
+// ("trafficRouting.nginx is not supported"), in a stable order.
+func (t *RolloutTrafficRouting) Unsupported() []string {
+	var out []string
+	for _, r := range []struct {
+		key string
+		set bool
+	}{
+		{"nginx", t.Nginx != nil}, {"alb", t.ALB != nil}, {"smi", t.SMI != nil},
+		{"ambassador", t.Ambassador != nil}, {"traefik", t.Traefik != nil},
+		{"apisix", t.Apisix != nil}, {"appMesh", t.AppMesh != nil},
+	} {
+		if r.set {
+			out = append(out, fmt.Sprintf("trafficRouting.%s is not supported", r.key))
+		}
+	}
+	var plugins []string
+	for name := range t.Plugins {
+		if name != GatewayAPIPluginName {
+			plugins = append(plugins, name)
+		}
+	}
+	sort.Strings(plugins)
+	for _, name := range plugins {
+		out = append(out, fmt.Sprintf("trafficRouting.plugins.%q is not supported", name))
+	}
+	return out
 }

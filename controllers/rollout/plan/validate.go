@@ -111,34 +111,11 @@ func validateCanary(c *v1alpha1.CanaryStrategy) []string {
 	return errs
 }
 
+// validateTrafficRouting names the routers sluice does not serve. The rest of the block (routes,
+// Services, weights) is checked by trafficrouting/routers.Validate, whose messages the reconciler
+// passes in as Observed.SpecErrors.
 func validateTrafficRouting(c *v1alpha1.CanaryStrategy) []string {
-	tr := c.TrafficRouting
-	var errs []string
-	unsupported := map[string]bool{
-		"nginx": tr.Nginx != nil, "alb": tr.ALB != nil, "smi": tr.SMI != nil, "ambassador": tr.Ambassador != nil,
-		"appMesh": tr.AppMesh != nil, "traefik": tr.Traefik != nil, "apisix": tr.Apisix != nil,
-	}
-	for _, name := range []string{"nginx", "alb", "smi", "ambassador", "appMesh", "traefik", "apisix"} {
-		if unsupported[name] {
-			errs = append(errs, fmt.Sprintf("trafficRouting.%s is not supported", name))
-		}
-	}
-	for name := range tr.Plugins {
-		if name != v1alpha1.GatewayAPIPluginName {
-			errs = append(errs, fmt.Sprintf("trafficRouting.plugins.%s is not supported", name))
-		}
-	}
-	if _, err := tr.GatewayAPI(); err != nil {
-		errs = append(errs, fmt.Sprintf("trafficRouting.plugins.%s: %v", v1alpha1.GatewayAPIPluginName, err))
-	}
-	subsetOnly := tr.Istio != nil && tr.Istio.DestinationRule != nil && len(tr.Plugins) == 0
-	if (c.CanaryService == "" || c.StableService == "") && !(subsetOnly && c.CanaryService == "" && c.StableService == "") {
-		errs = append(errs, "spec.strategy.canary.canaryService and stableService are required with trafficRouting (unless only Istio subsets route)")
-	}
-	if w := tr.GetMaxTrafficWeight(); w <= 0 {
-		errs = append(errs, fmt.Sprintf("trafficRouting.maxTrafficWeight %d must be positive", w))
-	}
-	return errs
+	return c.TrafficRouting.Unsupported()
 }
 
 func validateStep(c *v1alpha1.CanaryStrategy, i int, step v1alpha1.CanaryStep) []string {

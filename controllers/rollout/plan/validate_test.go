@@ -47,7 +47,7 @@ func TestValidate(t *testing.T) {
 		}, "must not both be 0"},
 		"unsupported plugin": {func(ro *v1alpha1.Rollout) {
 			ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Plugins: map[string]apiextensionsv1.JSON{"acme/mesh": {Raw: []byte(`{}`)}}}
-		}, "trafficRouting.plugins.acme/mesh is not supported"},
+		}, `trafficRouting.plugins."acme/mesh" is not supported`},
 		"canary scale two fields": {func(ro *v1alpha1.Rollout) {
 			ro.Spec.Strategy.Canary.Steps[0] = v1alpha1.CanaryStep{SetCanaryScale: &v1alpha1.SetCanaryScale{Replicas: ptr.To[int32](1), Weight: ptr.To[int32](5)}}
 		}, "exactly one of replicas, weight and matchTrafficWeight"},
