@@ -90,6 +90,18 @@ func routeWeights(t *testing.T, ns string) string {
 	return fmt.Sprintf("%d/%d", w["web-stable"], w["web-canary"])
 }
 
+// gatewayTestbed starts the rollout controller and gives a namespace with the web-stable and
+// web-canary Services, the "web" HTTPRoute, and a fake gateway accepting it.
+func gatewayTestbed(t *testing.T) (string, *fakeGateway) {
+	t.Helper()
+	startManager(t, setupRollout)
+	ns := newNamespace(t)
+	newService(t, ns, "web-stable", "web")
+	newService(t, ns, "web-canary", "web")
+	createHTTPRoute(t, ns)
+	return ns, startFakeGateway(t, ns, "web")
+}
+
 func gatewayRollout(ns string, steps ...v1alpha1.CanaryStep) *v1alpha1.Rollout {
 	strategy := canarySteps(steps...)
 	strategy.Canary.StableService, strategy.Canary.CanaryService = "web-stable", "web-canary"
@@ -104,12 +116,7 @@ func gatewayRollout(ns string, steps ...v1alpha1.CanaryStep) *v1alpha1.Rollout {
 // the new pods and 100/0 again; a hand edit of the weights mid-rollout is put back.
 func TestGatewayAPICanaryWalksWeights(t *testing.T) {
 	ctx := context.Background()
-	startManager(t, setupRollout)
-	ns := newNamespace(t)
-	newService(t, ns, "web-stable", "web")
-	newService(t, ns, "web-canary", "web")
-	createHTTPRoute(t, ns)
-	startFakeGateway(t, ns, "web")
+	ns, _ := gatewayTestbed(t)
 	must(t, "create Rollout", env.client.Create(ctx, gatewayRollout(ns, setWeight(20), pauseFor("2s"), setWeight(60), pauseFor("2s"))))
 	oldHash := waitPhase(t, ns, "web", v1alpha1.RolloutPhaseHealthy, time.Minute).Status.StableRS
 
@@ -153,12 +160,7 @@ func TestGatewayAPICanaryWalksWeights(t *testing.T) {
 // 100% back on stable.
 func TestGatewayAPIRolloutWaitsForAcceptedRouteAndAbortRestoresStable(t *testing.T) {
 	ctx := context.Background()
-	startManager(t, setupRollout)
-	ns := newNamespace(t)
-	newService(t, ns, "web-stable", "web")
-	newService(t, ns, "web-canary", "web")
-	createHTTPRoute(t, ns)
-	gw := startFakeGateway(t, ns, "web")
+	ns, gw := gatewayTestbed(t)
 	must(t, "create Rollout", env.client.Create(ctx, gatewayRollout(ns, setWeight(30), pauseFor(""))))
 	waitPhase(t, ns, "web", v1alpha1.RolloutPhaseHealthy, time.Minute)
 
