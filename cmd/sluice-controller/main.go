@@ -146,6 +146,7 @@ func run(args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	countRequests(cfg)
 	scheme, err := newScheme()
 	if err != nil {
 		return err

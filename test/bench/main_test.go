@@ -6,6 +6,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,7 +91,7 @@ func startController(b *testing.B) *controller {
 	metrics, probes := freeAddr(b), freeAddr(b)
 	c := &controller{metrics: metrics}
 	c.cmd = exec.Command(env.bin, "--kubeconfig", env.cluster.Kubeconfig, "--metrics-bind-address", metrics,
-		"--health-probe-bind-address", probes, "--log-level", "info")
+		"--health-probe-bind-address", probes, "--log-level", cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "info"))
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -99,7 +100,17 @@ func startController(b *testing.B) *controller {
 	if err := c.cmd.Start(); err != nil {
 		b.Fatalf("start controller: %v", err)
 	}
-	go c.countLines(stdout)
+	var out io.Reader = stdout
+	if path := os.Getenv("BENCH_CONTROLLER_LOG"); path != "" {
+		// Debugging aid: keep the controller's whole log.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		out = io.TeeReader(stdout, f)
+	}
+	go c.countLines(out)
 	b.Cleanup(func() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		_ = c.cmd.Wait()
@@ -156,6 +167,44 @@ func (c *controller) requests(b *testing.B) float64 {
 		}
 	}
 	return total
+}
+
+// requestsByKind returns the controller's API requests so far by "verb resource" (its
+// sluice_api_requests_total metric).
+func (c *controller) requestsByKind(b *testing.B) map[string]float64 {
+	b.Helper()
+	resp, err := http.Get("http://" + c.metrics + "/metrics")
+	if err != nil {
+		b.Fatalf("read controller metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "sluice_api_requests_total{") {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(line[strings.IndexByte(line, '{')+1:strings.IndexByte(line, '}')], ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		out[labels["verb"]+" "+labels["resource"]] += v
+	}
+	return out
+}
+
+// requestRows turns the difference of two requestsByKind readings into report rows, per update.
+func requestRows(before, after map[string]float64, updates float64, into map[string]float64) {
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			into["API requests per update, "+k] = d / updates
+		}
+	}
 }
 
 // cpuSeconds is the controller's user+system CPU time so far.

@@ -34,6 +34,7 @@ func BenchmarkScale(b *testing.B) {
 	waitAll(b, ns, n, "", 5*time.Minute)
 
 	reqBefore, linesBefore, cpuBefore := ctrl.requests(b), ctrl.logLines(), ctrl.cpuSeconds(b)
+	kindsBefore := ctrl.requestsByKind(b)
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 20)
@@ -55,9 +56,7 @@ func BenchmarkScale(b *testing.B) {
 		per = append(per, t.Sub(start).Seconds())
 	}
 	sorted := summarize(per)
-	report(b, "bench/scale", map[string]stats{
-		"per-rollout image change -> Healthy (s)": sorted,
-	}, map[string]float64{
+	extra := map[string]float64{
 		"rollouts":                        n,
 		"all image changes sent (s)":      updated.Seconds(),
 		"all Healthy again (s)":           total.Seconds(),
@@ -68,7 +67,11 @@ func BenchmarkScale(b *testing.B) {
 		"controller peak RSS (MiB)":       ctrl.peakRSS(b),
 		"API requests per rollout update": (ctrl.requests(b) - reqBefore) / n,
 		"info log lines per update":       float64(ctrl.logLines()-linesBefore) / n,
-	})
+	}
+	requestRows(kindsBefore, ctrl.requestsByKind(b), n, extra)
+	report(b, "bench/scale", map[string]stats{
+		"per-rollout image change -> Healthy (s)": sorted,
+	}, extra)
 }
 
 func percentileOf(xs []float64, p float64) float64 {
