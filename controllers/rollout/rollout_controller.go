@@ -56,14 +56,18 @@ type Reconciler struct {
 	expect expectations
 	// lastWrite is when each Rollout's status was last written, to coalesce count-only updates.
 	lastWrite sync.Map // types.NamespacedName -> time.Time
+	// countsSince is when a Rollout's count-only change that is waiting to be written was first
+	// seen (plan.Observed.CountsChangedAt).
+	countsSince sync.Map // types.NamespacedName -> time.Time
 }
 
 // statusCoalesce is how long a status change that only moves replica counts may wait, to be
-// written together with the next one; during an update, when the next step transition usually
-// comes first, it may wait statusCoalesceUpdating.
+// written together with the next one. During an update the counts move because pods the plan asked
+// for start and stop, and the step transition they lead to writes them: there they may wait
+// statusCoalesceUpdating, so a slow update still shows its counts twice a minute.
 const (
 	statusCoalesce         = time.Second
-	statusCoalesceUpdating = 5 * time.Second
+	statusCoalesceUpdating = 30 * time.Second
 )
 
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
@@ -84,6 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.pauses.Delete(req.NamespacedName)
 			r.lastWrite.Delete(req.NamespacedName)
+			r.countsSince.Delete(req.NamespacedName)
 			r.expect.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
@@ -108,6 +113,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	now := r.now()
+	if t, ok := r.countsSince.Load(req.NamespacedName); ok {
+		obs.CountsChangedAt = t.(time.Time)
+	}
 	p := plan.Next(ro, obs, now)
 
 	written, err := r.writeStatus(ctx, req.NamespacedName, ro, &p)
@@ -148,9 +156,13 @@ func (r *Reconciler) now() time.Time {
 func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p *plan.Plan) (bool, error) {
 	status := p.Status
 	if equality.Semantic.DeepEqual(ro.Status, status) {
+		r.countsSince.Delete(key)
 		return false, nil
 	}
 	if countsOnly(ro.Status, status) {
+		if _, waiting := r.countsSince.Load(key); !waiting {
+			r.countsSince.Store(key, r.now())
+		}
 		window := statusCoalesce
 		if status.Phase == v1alpha1.RolloutPhaseProgressing {
 			window = statusCoalesceUpdating
@@ -171,6 +183,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 	}
 	ro.ResourceVersion = updated.ResourceVersion
 	r.lastWrite.Store(key, time.Now())
+	r.countsSince.Delete(key)
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 	return true, nil
 }

@@ -57,7 +57,7 @@ func (s *state) canary() {
 		}
 	}
 	s.routing()
-	s.setSelector(c.StableService, podHash(s.stableRS))
+	s.setSelector(c.StableService, s.stableServiceHash())
 	canaryHash := podHash(s.stableRS)
 	if s.newRS != s.stableRS && fullyAvailable(s.newRS) && s.desired[s.newRS] == specReplicas(s.newRS) && specReplicas(s.newRS) > 0 {
 		canaryHash = podHash(s.newRS)
@@ -105,8 +105,12 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		if !s.stepDone(idx, steps[idx]) {
 			break
 		}
-		s.event(corev1.EventTypeNormal, "RolloutStepCompleted",
-			fmt.Sprintf("Rollout step %d/%d completed (%s)", idx+1, n, describeStep(steps[idx])))
+		msg := fmt.Sprintf("Rollout step %d/%d completed (%s), revision %d", idx+1, n, describeStep(steps[idx]), revision(s.newRS))
+		if idx+1 == n {
+			// The last step's event also stands for the completion that follows (promoteCanary).
+			msg += ": promoting it to stable"
+		}
+		s.event(corev1.EventTypeNormal, "RolloutStepCompleted", msg)
 		idx++
 		s.setStepIndex(idx)
 	}
@@ -125,9 +129,24 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		return
 	}
 	s.sizeCanary(weight, scale)
-	if idx == n && s.atCanaryTargets() {
+	if idx == n && s.atCanaryTargets() && s.stableRS.Status.Replicas == 0 {
+		// The canary becomes stable when the old stable has no pod left, so the switch and the
+		// completion are one transition (Argo Rollouts also waits for the old pods).
 		s.promoteCanary()
 	}
+}
+
+// stableServiceHash is the hash the stable Service selects: the stable ReplicaSet's, or, without
+// traffic routing, the canary's once every step is done and it runs every replica available, so
+// that the Service moves before the old stable is scaled down rather than after.
+func (s *state) stableServiceHash() string {
+	if s.routed() || s.status.Abort || s.newRS == s.stableRS || s.creating {
+		return podHash(s.stableRS)
+	}
+	if int(s.stepIndex()) >= len(s.ro.Spec.Strategy.Canary.Steps) && specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS) {
+		return podHash(s.newRS)
+	}
+	return podHash(s.stableRS)
 }
 
 // stepDone reports whether step i is complete, starting it (pause conditions) when needed.
@@ -239,19 +258,24 @@ func (s *state) atCanaryTargets() bool {
 	return true
 }
 
-// promoteCanary makes the canary the stable ReplicaSet once every step is done.
+// promoteCanary makes the canary the stable ReplicaSet once every step is done. Its
+// RolloutCompleted event is only for updates whose end no step event announced: no steps, a full
+// promotion, an undo inside the rollback window.
 func (s *state) promoteCanary() {
 	if s.newRS == s.stableRS {
 		return
 	}
+	announce := len(s.ro.Spec.Strategy.Canary.Steps) == 0 || s.status.PromoteFull || s.rollbackWithinWindow()
 	s.others = append(s.others, s.stableRS)
 	s.stableRS = s.newRS
 	s.status.StableRS = podHash(s.newRS)
 	s.status.PromoteFull = false
 	s.status.ControllerPause = false
 	s.status.PauseConditions = nil
-	s.event(corev1.EventTypeNormal, "RolloutCompleted",
-		fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
+	if announce {
+		s.event(corev1.EventTypeNormal, "RolloutCompleted",
+			fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
+	}
 }
 
 // abortCanary returns to the stable version: stable at full size, the canary scaled down, the

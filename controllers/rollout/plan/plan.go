@@ -94,9 +94,9 @@ func (s *state) classify() {
 	if s.newRS == nil {
 		s.newRS = s.buildNewRS()
 		s.creating = true
+		// No event: the update's start is in the status and the info log, and its first
+		// transition event names the revision (docs/rollout.md, "Events").
 		s.plan.Create = append(s.plan.Create, s.newRS)
-		s.event(corev1.EventTypeNormal, "NewReplicaSetCreated",
-			fmt.Sprintf("Created ReplicaSet %s (revision %s)", s.newRS.Name, s.newRS.Annotations[v1alpha1.RevisionAnnotationKey]))
 	} else if rev := revision(s.newRS); rev < s.maxRevision() {
 		// An older template came back (undo): its ReplicaSet becomes the newest revision.
 		s.setAnnotation(s.newRS, v1alpha1.RevisionAnnotationKey, strconv.FormatInt(s.maxRevision()+1, 10))

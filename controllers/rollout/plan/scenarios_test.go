@@ -134,6 +134,17 @@ func TestScenarios(t *testing.T) {
 			w.setImage("app:2")
 			w.settle(time.Minute)
 		},
+		"canary-stable-service-moves-before-scale-down": func(w *world) {
+			// maxUnavailable 0: the old stable keeps its pods until the canary runs every replica,
+			// and the stable Service moves to the canary before they go.
+			surge, unavailable := intstr.FromInt32(1), intstr.FromInt32(0)
+			w.ro.Spec.Replicas = ptr.To[int32](2)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Minute)
+		},
 		"canary-controller-restart-during-pause": func(w *world) {
 			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("30s")}
 			w.settle(time.Minute)

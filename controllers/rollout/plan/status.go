@@ -173,11 +173,16 @@ func (s *state) progressingCondition(completed, paused bool) {
 		name = s.newRS.Name
 	}
 	old := s.ro.Status
-	progressed := len(s.plan.Create)+len(s.plan.Scale)+len(s.plan.Selectors)+len(s.plan.DeletePods) > 0 ||
-		old.Replicas != s.status.Replicas || old.UpdatedReplicas != s.status.UpdatedReplicas ||
-		old.ReadyReplicas != s.status.ReadyReplicas || old.AvailableReplicas != s.status.AvailableReplicas ||
+	acted := len(s.plan.Create)+len(s.plan.Scale)+len(s.plan.Selectors)+len(s.plan.DeletePods) > 0 ||
 		old.StableRS != s.status.StableRS || old.CurrentPodHash != s.status.CurrentPodHash ||
 		!equalIndex(old.CurrentStepIndex, s.status.CurrentStepIndex)
+	counted := old.Replicas != s.status.Replicas || old.UpdatedReplicas != s.status.UpdatedReplicas ||
+		old.ReadyReplicas != s.status.ReadyReplicas || old.AvailableReplicas != s.status.AvailableReplicas
+	progressed := acted || counted
+	progressedAt := s.now
+	if !acted && counted && !s.obs.CountsChangedAt.IsZero() && s.obs.CountsChangedAt.Before(s.now) {
+		progressedAt = s.obs.CountsChangedAt
+	}
 	switch {
 	case s.status.Abort:
 		setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionFalse, v1alpha1.RolloutAbortedReason, s.abortMessage())
@@ -197,7 +202,7 @@ func (s *state) progressingCondition(completed, paused bool) {
 		}
 		if !setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionTrue, v1alpha1.ReplicaSetUpdatedReason, msg) && progressed {
 			c := condition(s.status, v1alpha1.RolloutProgressing)
-			c.LastUpdateTime = metav1.NewTime(s.now)
+			c.LastUpdateTime = metav1.NewTime(progressedAt)
 		}
 		// Like a pause, an analysis that is still measuring is not a stall.
 		if !s.waitingForAnalysis() {

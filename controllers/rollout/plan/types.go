@@ -48,6 +48,10 @@ type Observed struct {
 	// PauseStarted gives the precise time (finer than the status' one second) at which the
 	// current pause condition of a reason was set, when this process set it.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
+	// CountsChangedAt is when the replica counts first differed from the recorded status, while
+	// that change waits to be written with a later one (zero otherwise). Progress made only by
+	// those counts dates from then, so the progress deadline does not move with the wait.
+	CountsChangedAt time.Time
 }
 
 // Plan is what the Rollout needs next.
