@@ -170,7 +170,7 @@ func (c *controller) requests(b *testing.B) float64 {
 }
 
 // requestsByKind returns the controller's API requests so far by "verb resource" (its
-// sluice_api_requests_total metric).
+// sluice_api_requests_total metric), and the failed ones by HTTP status ("failed with 409").
 func (c *controller) requestsByKind(b *testing.B) map[string]float64 {
 	b.Helper()
 	resp, err := http.Get("http://" + c.metrics + "/metrics")
@@ -182,7 +182,9 @@ func (c *controller) requestsByKind(b *testing.B) map[string]float64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "sluice_api_requests_total{") {
+		byKind := strings.HasPrefix(line, "sluice_api_requests_total{")
+		byCode := strings.HasPrefix(line, "rest_client_requests_total{")
+		if !byKind && !byCode {
 			continue
 		}
 		labels := map[string]string{}
@@ -193,7 +195,13 @@ func (c *controller) requestsByKind(b *testing.B) map[string]float64 {
 		}
 		f := strings.Fields(line)
 		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		out[labels["verb"]+" "+labels["resource"]] += v
+		switch {
+		case byKind:
+			out[labels["verb"]+" "+labels["resource"]] += v
+		case !strings.HasPrefix(labels["code"], "2"):
+			// Failed requests (a 409 conflict, say) by HTTP status, to explain extra requests.
+			out["failed with "+labels["code"]] += v
+		}
 	}
 	return out
 }
