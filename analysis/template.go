@@ -221,6 +221,12 @@ func BuildRolloutRunSpec(templates []NamedTemplate, ra v1alpha1.RolloutAnalysis,
 	return spec, nil
 }
 
+// TemplateNotFoundError says a referenced template does not exist: a problem of the spec, unlike
+// any other error reading it.
+type TemplateNotFoundError struct{ msg string }
+
+func (e *TemplateNotFoundError) Error() string { return e.msg }
+
 // GetTemplates reads the templates refs name: AnalysisTemplates in namespace, or
 // ClusterAnalysisTemplates for refs with clusterScope. A missing template is an error naming it.
 func GetTemplates(ctx context.Context, c client.Reader, namespace string, refs []v1alpha1.AnalysisTemplateRef) ([]NamedTemplate, error) {
@@ -242,7 +248,7 @@ func GetTemplates(ctx context.Context, c client.Reader, namespace string, refs [
 			if !ref.ClusterScope {
 				where = " in namespace " + namespace
 			}
-			return nil, fmt.Errorf("%s not found%s", t, where)
+			return nil, &TemplateNotFoundError{msg: fmt.Sprintf("%s not found%s", t, where)}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", t, err)

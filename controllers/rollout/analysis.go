@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,8 +56,9 @@ func NewRunBuilder(c client.Reader) RunBuilder {
 
 // validateAnalysis checks the analyses a Rollout names: every template must exist, and a step or
 // promotion analysis must end (a metric with an interval and no count runs until terminated, which
-// only background analysis may). Problems make the spec invalid.
-func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout, obs *plan.Observed) {
+// only background analysis may). Problems make the spec invalid; an error reading a template is
+// returned, to be retried.
+func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout, obs *plan.Observed) error {
 	type named struct {
 		field    string
 		analysis *v1alpha1.RolloutAnalysis
@@ -83,9 +85,14 @@ func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout,
 	}
 	for _, a := range all {
 		templates, err := analysis.GetTemplates(ctx, r.Client, ro.Namespace, a.analysis.Templates)
-		if err != nil {
+		var missing *analysis.TemplateNotFoundError
+		if errors.As(err, &missing) {
 			obs.SpecErrors = append(obs.SpecErrors, fmt.Sprintf("%s: %v", a.field, err))
 			continue
+		}
+		if err != nil {
+			// Not the spec's fault: try again rather than call the Rollout invalid.
+			return fmt.Errorf("read the templates of %s: %w", a.field, err)
 		}
 		if a.endless {
 			continue
@@ -100,4 +107,5 @@ func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout,
 			}
 		}
 	}
+	return nil
 }

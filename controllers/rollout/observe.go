@@ -40,7 +40,9 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, key type
 	if err := r.services(ctx, ro, obs.Services); err != nil {
 		return obs, err
 	}
-	r.validateAnalysis(ctx, ro, &obs)
+	if err := r.validateAnalysis(ctx, ro, &obs); err != nil {
+		return obs, err
+	}
 	if obs.Runs, obs.FinishedRuns, err = r.analysisRuns(ctx, ro, obs); err != nil {
 		return obs, err
 	}
