@@ -46,8 +46,11 @@ trafficRouting:
 			"canaryService and stableService must be different Services"},
 		{"gateway API without routes", `{canaryService: a, stableService: b, trafficRouting: {plugins: {argoproj-labs/gatewayAPI: {namespace: x}}}}`,
 			`trafficRouting.plugins."argoproj-labs/gatewayAPI" names no httpRoute, httpRoutes, grpcRoute or grpcRoutes`},
-		{"gateway API with an unknown key", `{canaryService: a, stableService: b, trafficRouting: {plugins: {argoproj-labs/gatewayAPI: {httpRoute: web, tcpRoute: x}}}}`,
-			`decode trafficRouting.plugins.argoproj-labs/gatewayAPI: json: unknown field "tcpRoute"`},
+		{"gateway API with an unsupported key", `{canaryService: a, stableService: b, trafficRouting: {plugins: {argoproj-labs/gatewayAPI: {httpRoute: web, tcpRoute: x, httpRouteSelector: {matchLabels: {app: web}}}}}}`,
+			`trafficRouting.plugins."argoproj-labs/gatewayAPI".httpRouteSelector is not supported: name the routes in httpRoutes; ` +
+				`trafficRouting.plugins."argoproj-labs/gatewayAPI".tcpRoute is not supported: sluice shifts HTTPRoute and GRPCRoute weights only`},
+		{"gateway API with an unknown key", `{canaryService: a, stableService: b, trafficRouting: {plugins: {argoproj-labs/gatewayAPI: {httpRoute: web, httpRouts: [{name: x}]}}}}`,
+			`decode trafficRouting.plugins."argoproj-labs/gatewayAPI": json: unknown field "httpRouts"`},
 		{"istio without a VirtualService", `{canaryService: a, stableService: b, trafficRouting: {istio: {}}}`,
 			"trafficRouting.istio names no virtualService or virtualServices"},
 		{"istio with both forms", `{canaryService: a, stableService: b, trafficRouting: {istio: {virtualService: {name: x}, virtualServices: [{name: y}]}}}`,

@@ -44,6 +44,13 @@ func TestGatewayAPIConfig(t *testing.T) {
 	if _, err := bad.GatewayAPI(); err == nil {
 		t.Errorf("want an error naming tcpRoute")
 	}
+	// The plugin's bookkeeping options apply unchanged (and do nothing in sluice).
+	plugin := *tr
+	plugin.Plugins = map[string]apiextensionsv1.JSON{GatewayAPIPluginName: {Raw: []byte(
+		`{"httpRoute":"web","configMap":"rollouts-routes","disableInProgressLabel":true,"inProgressLabelKey":"k","inProgressLabelValue":"v"}`)}}
+	if cfg, err := plugin.GatewayAPI(); err != nil || cfg == nil || cfg.HTTPRoute != "web" {
+		t.Errorf("plugin bookkeeping options: got %+v, %v", cfg, err)
+	}
 	if cfg, err := (&RolloutTrafficRouting{}).GatewayAPI(); cfg != nil || err != nil {
 		t.Errorf("not configured: got %v, %v", cfg, err)
 	}
