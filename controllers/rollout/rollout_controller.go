@@ -56,9 +56,11 @@ type Reconciler struct {
 	expect expectations
 	// lastWrite is when each Rollout's status was last written, to coalesce count-only updates.
 	lastWrite sync.Map // types.NamespacedName -> time.Time
-	// countsSince is when a Rollout's count-only change that is waiting to be written was first
-	// seen (plan.Observed.CountsChangedAt).
-	countsSince sync.Map // types.NamespacedName -> time.Time
+	// pendingCounts are a Rollout's replica counts that wait to be written, and since when they
+	// have been those (plan.Observed.PendingCounts, CountsChangedAt).
+	pendingCounts sync.Map // types.NamespacedName -> pending
+	// announced remembers plan.Plan.AnnouncedEnd by Rollout.
+	announced sync.Map // types.NamespacedName -> string
 }
 
 // statusCoalesce is how long a status change that only moves replica counts may wait, to be
@@ -88,7 +90,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.pauses.Delete(req.NamespacedName)
 			r.lastWrite.Delete(req.NamespacedName)
-			r.countsSince.Delete(req.NamespacedName)
+			r.pendingCounts.Delete(req.NamespacedName)
+			r.announced.Delete(req.NamespacedName)
 			r.expect.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
@@ -113,8 +116,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	now := r.now()
-	if t, ok := r.countsSince.Load(req.NamespacedName); ok {
-		obs.CountsChangedAt = t.(time.Time)
+	if v, ok := r.pendingCounts.Load(req.NamespacedName); ok {
+		pc := v.(pending)
+		obs.PendingCounts, obs.CountsChangedAt = &pc.counts, pc.since
+	}
+	if v, ok := r.announced.Load(req.NamespacedName); ok {
+		obs.AnnouncedEnd = v.(string)
 	}
 	p := plan.Next(ro, obs, now)
 
@@ -129,6 +136,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if written {
 		logTransition(logger, ro, &p.Status)
+		if p.AnnouncedEnd != "" {
+			r.announced.Store(req.NamespacedName, p.AnnouncedEnd)
+		}
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
 		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())
 	}
@@ -156,12 +166,13 @@ func (r *Reconciler) now() time.Time {
 func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p *plan.Plan) (bool, error) {
 	status := p.Status
 	if equality.Semantic.DeepEqual(ro.Status, status) {
-		r.countsSince.Delete(key)
+		r.pendingCounts.Delete(key)
 		return false, nil
 	}
 	if countsOnly(ro.Status, status) {
-		if _, waiting := r.countsSince.Load(key); !waiting {
-			r.countsSince.Store(key, r.now())
+		counts := plan.CountsOf(&status)
+		if v, ok := r.pendingCounts.Load(key); !ok || v.(pending).counts != counts {
+			r.pendingCounts.Store(key, pending{counts: counts, since: r.now()})
 		}
 		window := statusCoalesce
 		if status.Phase == v1alpha1.RolloutPhaseProgressing {
@@ -183,9 +194,15 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 	}
 	ro.ResourceVersion = updated.ResourceVersion
 	r.lastWrite.Store(key, time.Now())
-	r.countsSince.Delete(key)
+	r.pendingCounts.Delete(key)
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 	return true, nil
+}
+
+// pending are replica counts waiting to be written, and since when they have been those.
+type pending struct {
+	counts plan.Counts
+	since  time.Time
 }
 
 // countsOnly reports whether two statuses differ only in replica counts, condition times and the

@@ -170,7 +170,8 @@ func (c *controller) requests(b *testing.B) float64 {
 }
 
 // requestsByKind returns the controller's API requests so far by "verb resource" (its
-// sluice_api_requests_total metric), and the failed ones by HTTP status ("failed with 409").
+// sluice_api_requests_total metric), the failed ones by HTTP status ("failed with 409"), and
+// the total (totalRequests).
 func (c *controller) requestsByKind(b *testing.B) map[string]float64 {
 	b.Helper()
 	resp, err := http.Get("http://" + c.metrics + "/metrics")
@@ -198,21 +199,30 @@ func (c *controller) requestsByKind(b *testing.B) map[string]float64 {
 		switch {
 		case byKind:
 			out[labels["verb"]+" "+labels["resource"]] += v
-		case !strings.HasPrefix(labels["code"], "2"):
-			// Failed requests (a 409 conflict, say) by HTTP status, to explain extra requests.
-			out["failed with "+labels["code"]] += v
+		default:
+			out[totalRequests] += v
+			if !strings.HasPrefix(labels["code"], "2") {
+				// Failed requests (a 409 conflict, say) by HTTP status, to explain extra requests.
+				out["failed with "+labels["code"]] += v
+			}
 		}
 	}
 	return out
 }
 
-// requestRows turns the difference of two requestsByKind readings into report rows, per update.
-func requestRows(before, after map[string]float64, updates float64, into map[string]float64) {
+// totalRequests is the key of requestsByKind for all requests (client-go's
+// rest_client_requests_total), so that a total and its breakdown come from one scrape.
+const totalRequests = "total"
+
+// requestRows turns the difference of two requestsByKind readings into report rows, per update,
+// and returns the total per update.
+func requestRows(before, after map[string]float64, updates float64, into map[string]float64) float64 {
 	for k, v := range after {
-		if d := v - before[k]; d > 0 {
+		if d := v - before[k]; d > 0 && k != totalRequests {
 			into["API requests per update, "+k] = d / updates
 		}
 	}
+	return (after[totalRequests] - before[totalRequests]) / updates
 }
 
 // cpuSeconds is the controller's user+system CPU time so far.

@@ -109,6 +109,8 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		if idx+1 == n {
 			// The last step's event also stands for the completion that follows (promoteCanary).
 			msg += ": promoting it to stable"
+			s.plan.AnnouncedEnd = podHash(s.newRS)
+			s.obs.AnnouncedEnd = s.plan.AnnouncedEnd
 		}
 		s.event(corev1.EventTypeNormal, "RolloutStepCompleted", msg)
 		idx++
@@ -137,13 +139,16 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 }
 
 // stableServiceHash is the hash the stable Service selects: the stable ReplicaSet's, or, without
-// traffic routing, the canary's once every step is done and it runs every replica available, so
-// that the Service moves before the old stable is scaled down rather than after.
+// traffic routing, the canary's once every step is done and it runs every replica available. The
+// old stable may keep pods until then (maxUnavailable 0), and the Service leaves them first; from
+// then on it stays on the canary until the canary is promoted, even if a replica count moves.
 func (s *state) stableServiceHash() string {
-	if s.routed() || s.status.Abort || s.newRS == s.stableRS || s.creating {
+	if s.routed() || s.status.Abort || s.newRS == s.stableRS || s.creating ||
+		int(s.stepIndex()) < len(s.ro.Spec.Strategy.Canary.Steps) {
 		return podHash(s.stableRS)
 	}
-	if int(s.stepIndex()) >= len(s.ro.Spec.Strategy.Canary.Steps) && specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS) {
+	if s.selectorOf(s.ro.Spec.Strategy.Canary.StableService) == podHash(s.newRS) ||
+		(specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS)) {
 		return podHash(s.newRS)
 	}
 	return podHash(s.stableRS)
@@ -260,12 +265,13 @@ func (s *state) atCanaryTargets() bool {
 
 // promoteCanary makes the canary the stable ReplicaSet once every step is done. Its
 // RolloutCompleted event is only for updates whose end no step event announced: no steps, a full
-// promotion, an undo inside the rollback window.
+// promotion, an undo inside the rollback window, a promote that moved the step index past the
+// last step, or a controller restart since the last step's event.
 func (s *state) promoteCanary() {
 	if s.newRS == s.stableRS {
 		return
 	}
-	announce := len(s.ro.Spec.Strategy.Canary.Steps) == 0 || s.status.PromoteFull || s.rollbackWithinWindow()
+	announce := s.obs.AnnouncedEnd != podHash(s.newRS)
 	s.others = append(s.others, s.stableRS)
 	s.stableRS = s.newRS
 	s.status.StableRS = podHash(s.newRS)

@@ -102,6 +102,9 @@ func (s *state) classify() {
 		s.setAnnotation(s.newRS, v1alpha1.RevisionAnnotationKey, strconv.FormatInt(s.maxRevision()+1, 10))
 	}
 	newHash := podHash(s.newRS)
+	if s.status.CurrentPodHash != newHash || s.status.Abort {
+		s.finishDoneCanary()
+	}
 	if s.status.CurrentPodHash != newHash {
 		s.newPodHash(newHash)
 	}
@@ -130,6 +133,37 @@ func (s *state) classify() {
 
 // newPodHash resets the per-update status when the template changes: a new update starts at the
 // first step, and an abort of the previous update no longer applies.
+// finishDoneCanary records as stable a canary (without traffic routing) that has finished: every
+// step done, every replica available, and the old stable scaled to zero, but its old pods not yet
+// gone, so promoteCanary has not run. A new template or an abort arriving in that window then
+// starts from the finished canary instead of bringing the old version back.
+func (s *state) finishDoneCanary() {
+	c := s.ro.Spec.Strategy.Canary
+	h := s.status.CurrentPodHash
+	if c == nil || s.routed() || h == "" || h == s.status.StableRS || s.status.CurrentStepIndex != nil && int(*s.status.CurrentStepIndex) < len(c.Steps) {
+		return
+	}
+	var done, oldStable *appsv1.ReplicaSet
+	for _, rs := range s.obs.ReplicaSets {
+		switch podHash(rs) {
+		case h:
+			done = rs
+		case s.status.StableRS:
+			oldStable = rs
+		}
+	}
+	if done == nil || specReplicas(done) != s.replicas || !fullyAvailable(done) || (oldStable != nil && specReplicas(oldStable) != 0) {
+		return
+	}
+	s.status.StableRS = h
+	s.status.PromoteFull = false
+	s.status.ControllerPause = false
+	s.status.PauseConditions = nil
+	if s.obs.AnnouncedEnd != h {
+		s.event(corev1.EventTypeNormal, "RolloutCompleted", fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(done), h))
+	}
+}
+
 func (s *state) newPodHash(hash string) {
 	prev := s.status.CurrentPodHash
 	s.status.CurrentPodHash = hash

@@ -23,7 +23,7 @@ func TestProgressDatesFromDeferredCounts(t *testing.T) {
 	before := condition(&w.ro.Status, v1alpha1.RolloutProgressing).LastUpdateTime.Time
 
 	// The canary pod turns ready (not yet available): only counts change.
-	plan := func(changedAt time.Time) time.Time {
+	plan := func(pending *Counts, changedAt time.Time) time.Time {
 		t.Helper()
 		obs := w.observe()
 		for i, rs := range obs.ReplicaSets {
@@ -33,7 +33,7 @@ func TestProgressDatesFromDeferredCounts(t *testing.T) {
 				obs.ReplicaSets[i], obs.NewRS = c, c
 			}
 		}
-		obs.CountsChangedAt = changedAt
+		obs.PendingCounts, obs.CountsChangedAt = pending, changedAt
 		p := Next(w.ro.DeepCopy(), obs, w.now)
 		if len(p.Create)+len(p.Scale)+len(p.Selectors) > 0 {
 			t.Fatalf("want a plan that only moves counts, got creates %d scales %d selectors %d", len(p.Create), len(p.Scale), len(p.Selectors))
@@ -43,15 +43,22 @@ func TestProgressDatesFromDeferredCounts(t *testing.T) {
 		}
 		return condition(&p.Status, v1alpha1.RolloutProgressing).LastUpdateTime.Time
 	}
+	if !before.Before(w.now) {
+		t.Fatalf("test set-up: last progress %s is not before now %s", before, w.now)
+	}
 	w.now = w.now.Add(20 * time.Second)
 	changedAt := w.now.Add(-15 * time.Second)
-	if got := plan(changedAt); !got.Equal(changedAt) {
-		t.Errorf("progress with counts held back since %s dated %s, want %s", changedAt, got, changedAt)
+	same := CountsOf(&w.ro.Status)
+	same.Ready++
+	if got := plan(&same, changedAt); !got.Equal(changedAt) {
+		t.Errorf("progress held back since %s dated %s, want %s", changedAt, got, changedAt)
 	}
-	if got := plan(time.Time{}); !got.Equal(w.now) {
-		t.Errorf("progress with counts seen now dated %s, want %s", got, w.now)
+	// The counts held back were others (a pod became ready since): that progress is now.
+	older := CountsOf(&w.ro.Status)
+	if got := plan(&older, changedAt); !got.Equal(w.now) {
+		t.Errorf("progress beyond the held-back counts dated %s, want now %s", got, w.now)
 	}
-	if !before.Before(w.now.Add(-15 * time.Second)) {
-		t.Fatalf("test set-up: last progress %s is not before the held-back change", before)
+	if got := plan(nil, time.Time{}); !got.Equal(w.now) {
+		t.Errorf("progress with nothing held back dated %s, want now %s", got, w.now)
 	}
 }

@@ -145,6 +145,66 @@ func TestScenarios(t *testing.T) {
 			w.setImage("app:2")
 			w.settle(time.Minute)
 		},
+		"canary-update-while-old-pods-terminate": func(w *world) {
+			// The canary finished and the old stable is at zero, but its pods linger: a new
+			// template starts from the finished canary, and the old version stays down.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.lagging[w.ro.Status.StableRS] = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.setImage("app:3")
+			w.settle(time.Minute)
+			w.note("the old pods go")
+			w.lagging = map[string]bool{}
+			w.settle(time.Minute)
+		},
+		"canary-abort-while-old-pods-terminate": func(w *world) {
+			// An abort that comes after the canary finished (the old stable at zero, its pods
+			// lingering) has nothing left to abort.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.lagging[w.ro.Status.StableRS] = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Minute)
+			w.note("the old pods go")
+			w.lagging = map[string]bool{}
+			w.settle(time.Minute)
+		},
+		"canary-replicas-change-while-old-pods-terminate": func(w *world) {
+			// The stable Service has moved to the finished canary; a replica change before the
+			// old pods are gone does not send it back to the old version.
+			surge, unavailable := intstr.FromInt32(1), intstr.FromInt32(0)
+			w.ro.Spec.Replicas = ptr.To[int32](2)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.lagging[w.ro.Status.StableRS] = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.note("replicas 2 -> 4")
+			w.ro.Spec.Replicas = ptr.To[int32](4)
+			w.settle(time.Minute)
+			w.note("the old pods go")
+			w.lagging = map[string]bool{}
+			w.settle(time.Minute)
+		},
+		"canary-promote-moves-index-past-last-step": func(w *world) {
+			// A promote that moves status.currentStepIndex past the last pause (as Argo's CLI
+			// does) skips that step's event, so the completion gets RolloutCompleted.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("promote by moving currentStepIndex to 2")
+			w.ro.Status.PauseConditions = nil
+			w.ro.Status.ControllerPause = false
+			w.ro.Status.CurrentStepIndex = ptr.To[int32](2)
+			w.settle(time.Hour)
+		},
 		"canary-controller-restart-during-pause": func(w *world) {
 			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("30s")}
 			w.settle(time.Minute)

@@ -35,12 +35,17 @@ type world struct {
 	start    time.Time
 	now      time.Time
 	pauses   map[v1alpha1.PauseReason]time.Time
-	log      strings.Builder
-	last     string
+	// announced is the reconciler's memory of Plan.AnnouncedEnd.
+	announced string
+	log       strings.Builder
+	last      string
 	// runOutcome decides the phase of a new AnalysisRun: nil leaves runs Running.
 	runOutcome func(req RunRequest) v1alpha1.AnalysisPhase
 	// slow makes pods of the named hashes never become available.
 	slow map[string]bool
+	// lagging makes ReplicaSets of the named hashes keep their status while they scale down, as
+	// when the ReplicaSet controller has not yet removed their pods.
+	lagging map[string]bool
 	// oldPods are the pods created before spec.restartAt, oldest first.
 	oldPods []string
 	// routesRejected makes the routing system never accept weights.
@@ -53,7 +58,7 @@ func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	w := &world{
 		t: t, ro: ro, services: map[string]*corev1.Service{}, runs: map[string]*RunInfo{},
-		start: start, now: start, slow: map[string]bool{},
+		start: start, now: start, slow: map[string]bool{}, lagging: map[string]bool{},
 	}
 	ro.Generation = 1
 	ro.UID = types.UID("uid-" + ro.Name)
@@ -68,7 +73,7 @@ func (w *world) observe() Observed {
 	tmpl := w.ro.Spec.Template
 	hash := PodTemplateHash(&tmpl, w.ro.Status.CollisionCount)
 	obs := Observed{Template: &tmpl, PodHash: hash, ReplicaSets: w.rss, Services: w.services,
-		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses}
+		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses, AnnouncedEnd: w.announced}
 	// The routes hold what the last plan asked for; the routing system accepts it at once unless
 	// the scenario says otherwise.
 	if wt := w.ro.Status.Canary.Weights; wt != nil && w.routed != nil && !w.routesRejected {
@@ -93,6 +98,9 @@ func (w *world) step() (Plan, bool) {
 	// Pods asked for in the previous round are now running and available.
 	for _, rs := range w.rss {
 		n := specReplicas(rs)
+		if w.lagging[podHash(rs)] && rs.Status.Replicas > n {
+			continue
+		}
 		rs.Status.Replicas = n
 		rs.Status.ReadyReplicas = n
 		rs.Status.AvailableReplicas = n
@@ -181,6 +189,9 @@ func (w *world) apply(p Plan) {
 	for _, name := range p.TerminateRuns {
 		w.runs[name].Phase = v1alpha1.AnalysisPhaseSuccessful
 		w.runs[name].Message = "run terminated"
+	}
+	if p.AnnouncedEnd != "" {
+		w.announced = p.AnnouncedEnd
 	}
 	if len(p.PauseStarted) > 0 && w.pauses == nil {
 		w.pauses = map[v1alpha1.PauseReason]time.Time{}

@@ -180,7 +180,7 @@ func (s *state) progressingCondition(completed, paused bool) {
 		old.ReadyReplicas != s.status.ReadyReplicas || old.AvailableReplicas != s.status.AvailableReplicas
 	progressed := acted || counted
 	progressedAt := s.now
-	if !acted && counted && !s.obs.CountsChangedAt.IsZero() && s.obs.CountsChangedAt.Before(s.now) {
+	if p := s.obs.PendingCounts; !acted && counted && p != nil && *p == CountsOf(s.status) && s.obs.CountsChangedAt.Before(s.now) {
 		progressedAt = s.obs.CountsChangedAt
 	}
 	switch {

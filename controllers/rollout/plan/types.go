@@ -48,10 +48,15 @@ type Observed struct {
 	// PauseStarted gives the precise time (finer than the status' one second) at which the
 	// current pause condition of a reason was set, when this process set it.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
-	// CountsChangedAt is when the replica counts first differed from the recorded status, while
-	// that change waits to be written with a later one (zero otherwise). Progress made only by
-	// those counts dates from then, so the progress deadline does not move with the wait.
+	// PendingCounts are replica counts that differ from the recorded status and wait to be
+	// written with a later change, and CountsChangedAt is when they became those counts. Progress
+	// made only by these counts dates from then, so the progress deadline does not move with the
+	// wait.
+	PendingCounts   *Counts
 	CountsChangedAt time.Time
+	// AnnouncedEnd is the pod hash of the update whose end this process already announced with the
+	// last step's event (Plan.AnnouncedEnd), so that its completion needs no event of its own.
+	AnnouncedEnd string
 }
 
 // Plan is what the Rollout needs next.
@@ -85,6 +90,8 @@ type Plan struct {
 	DeleteRuns []string
 	// PauseStarted records the precise start of pause conditions this plan adds.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
+	// AnnouncedEnd is the pod hash whose last step's event this plan emits (Observed.AnnouncedEnd).
+	AnnouncedEnd string
 }
 
 // ScaleReplicaSet changes one ReplicaSet's replicas and annotations.
@@ -156,4 +163,14 @@ type FinishedRun struct {
 	Name       string
 	Successful bool
 	Created    time.Time
+}
+
+// Counts are the replica counts of a Rollout's status.
+type Counts struct {
+	Replicas, Updated, Ready, Available int32
+}
+
+// CountsOf returns the replica counts of a status.
+func CountsOf(st *v1alpha1.RolloutStatus) Counts {
+	return Counts{Replicas: st.Replicas, Updated: st.UpdatedReplicas, Ready: st.ReadyReplicas, Available: st.AvailableReplicas}
 }
