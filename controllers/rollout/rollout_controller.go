@@ -138,6 +138,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logTransition(logger, ro, &p.Status)
 		if p.AnnouncedEnd != "" {
 			r.announced.Store(req.NamespacedName, p.AnnouncedEnd)
+		} else if v, ok := r.announced.Load(req.NamespacedName); ok && v.(string) != p.Status.CurrentPodHash {
+			r.announced.Delete(req.NamespacedName) // another update started: the memory is stale
 		}
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
 		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())

@@ -205,6 +205,24 @@ func TestScenarios(t *testing.T) {
 			w.ro.Status.CurrentStepIndex = ptr.To[int32](2)
 			w.settle(time.Hour)
 		},
+		"canary-back-to-a-revision-whose-end-was-announced": func(w *world) {
+			// Revision 2's last step announced its end once; when its template comes back and is
+			// promoted in full, that old announcement does not stand in for the new completion.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.setImage("app:3")
+			w.settle(100 * time.Millisecond)
+			w.note("promote full")
+			w.ro.Status.PromoteFull = true
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(100 * time.Millisecond)
+			w.note("promote full")
+			w.ro.Status.PromoteFull = true
+			w.settle(time.Minute)
+		},
 		"canary-controller-restart-during-pause": func(w *world) {
 			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("30s")}
 			w.settle(time.Minute)

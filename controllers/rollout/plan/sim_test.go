@@ -192,6 +192,8 @@ func (w *world) apply(p Plan) {
 	}
 	if p.AnnouncedEnd != "" {
 		w.announced = p.AnnouncedEnd
+	} else if w.announced != p.Status.CurrentPodHash {
+		w.announced = ""
 	}
 	if len(p.PauseStarted) > 0 && w.pauses == nil {
 		w.pauses = map[v1alpha1.PauseReason]time.Time{}
