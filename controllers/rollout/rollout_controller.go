@@ -138,8 +138,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logTransition(logger, ro, &p.Status)
 		if p.AnnouncedEnd != "" {
 			r.announced.Store(req.NamespacedName, p.AnnouncedEnd)
-		} else if v, ok := r.announced.Load(req.NamespacedName); ok && v.(string) != p.Status.CurrentPodHash {
-			r.announced.Delete(req.NamespacedName) // another update started: the memory is stale
+		} else if v, ok := r.announced.Load(req.NamespacedName); ok && (v.(string) != p.Status.CurrentPodHash || p.Status.Abort) {
+			// Another update started, or this one was aborted (a retry runs the steps again):
+			// the announcement no longer stands for the completion.
+			r.announced.Delete(req.NamespacedName)
 		}
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
 		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())

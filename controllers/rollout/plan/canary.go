@@ -140,8 +140,10 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 
 // stableServiceHash is the hash the stable Service selects: the stable ReplicaSet's, or, without
 // traffic routing, the canary's once every step is done and it runs every replica available. The
-// old stable may keep pods until then (maxUnavailable 0), and the Service leaves them first; from
-// then on it stays on the canary until the canary is promoted, even if a replica count moves.
+// old stable may keep pods until then (maxUnavailable 0), and the Service leaves them first. It
+// then stays on the canary while the update is neither aborted nor replaced (a new template or
+// new steps record the finished canary as stable first: finishDoneCanary), even if a replica
+// count moves.
 func (s *state) stableServiceHash() string {
 	if s.routed() || s.status.Abort || s.newRS == s.stableRS || s.creating ||
 		int(s.stepIndex()) < len(s.ro.Spec.Strategy.Canary.Steps) {

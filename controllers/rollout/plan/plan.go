@@ -102,7 +102,8 @@ func (s *state) classify() {
 		s.setAnnotation(s.newRS, v1alpha1.RevisionAnnotationKey, strconv.FormatInt(s.maxRevision()+1, 10))
 	}
 	newHash := podHash(s.newRS)
-	if s.status.CurrentPodHash != newHash || s.status.Abort {
+	c := s.ro.Spec.Strategy.Canary
+	if s.status.CurrentPodHash != newHash || (c != nil && s.status.CurrentStepHash != "" && s.status.CurrentStepHash != StepsHash(c.Steps)) {
 		s.finishDoneCanary()
 	}
 	if s.status.CurrentPodHash != newHash {
@@ -131,16 +132,17 @@ func (s *state) classify() {
 	s.desired[s.newRS] = specReplicas(s.newRS)
 }
 
-// newPodHash resets the per-update status when the template changes: a new update starts at the
-// first step, and an abort of the previous update no longer applies.
-// finishDoneCanary records as stable a canary (without traffic routing) that has finished: every
-// step done, every replica available, and the old stable scaled to zero, but its old pods not yet
-// gone, so promoteCanary has not run. A new template or an abort arriving in that window then
-// starts from the finished canary instead of bringing the old version back.
+// finishDoneCanary records as stable a canary (without traffic routing) that has finished but
+// is not promoted yet: promoteCanary waits for every replica to be available and the old pods to
+// be gone. A new template or new steps arriving in that window then start from the finished
+// canary instead of bringing the old version back. Finished means the stable Service already
+// moved to it (stableServiceHash), or every step is done and the old stable is scaled to zero.
+// An abort is not such a change: until the canary is recorded as stable, an abort returns to the
+// old version, as in Argo Rollouts.
 func (s *state) finishDoneCanary() {
 	c := s.ro.Spec.Strategy.Canary
 	h := s.status.CurrentPodHash
-	if c == nil || s.routed() || h == "" || h == s.status.StableRS || s.status.CurrentStepIndex != nil && int(*s.status.CurrentStepIndex) < len(c.Steps) {
+	if c == nil || s.routed() || h == "" || h == s.status.StableRS || s.status.Abort {
 		return
 	}
 	var done, oldStable *appsv1.ReplicaSet
@@ -152,7 +154,12 @@ func (s *state) finishDoneCanary() {
 			oldStable = rs
 		}
 	}
-	if done == nil || specReplicas(done) != s.replicas || !fullyAvailable(done) || (oldStable != nil && specReplicas(oldStable) != 0) {
+	if done == nil || specReplicas(done) == 0 {
+		return
+	}
+	stepsDone := s.status.CurrentStepIndex == nil || int(*s.status.CurrentStepIndex) >= len(c.Steps)
+	serviceMoved := c.StableService != "" && s.selectorOf(c.StableService) == h
+	if !serviceMoved && !(stepsDone && (oldStable == nil || specReplicas(oldStable) == 0)) {
 		return
 	}
 	s.status.StableRS = h
@@ -164,6 +171,8 @@ func (s *state) finishDoneCanary() {
 	}
 }
 
+// newPodHash resets the per-update status when the template changes: a new update starts at the
+// first step, and an abort of the previous update no longer applies.
 func (s *state) newPodHash(hash string) {
 	prev := s.status.CurrentPodHash
 	s.status.CurrentPodHash = hash

@@ -160,8 +160,8 @@ func TestScenarios(t *testing.T) {
 			w.settle(time.Minute)
 		},
 		"canary-abort-while-old-pods-terminate": func(w *world) {
-			// An abort that comes after the canary finished (the old stable at zero, its pods
-			// lingering) has nothing left to abort.
+			// An abort that comes after the canary finished but before it is recorded as stable
+			// (the old stable at zero, its pods lingering) returns to the old version, as in Argo.
 			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
 			w.settle(time.Minute)
 			w.lagging[w.ro.Status.StableRS] = true
@@ -220,6 +220,61 @@ func TestScenarios(t *testing.T) {
 			w.setImage("app:2")
 			w.settle(100 * time.Millisecond)
 			w.note("promote full")
+			w.ro.Status.PromoteFull = true
+			w.settle(time.Minute)
+		},
+		"canary-update-after-the-finished-canary-turns-unready": func(w *world) {
+			// The stable Service moved to the finished canary; its pods turn unready before it is
+			// promoted. A new template still starts from it: the Service never goes back to the
+			// old version, which has no pods.
+			surge, unavailable := intstr.FromInt32(1), intstr.FromInt32(0)
+			w.ro.Spec.Replicas = ptr.To[int32](2)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			old := w.ro.Status.StableRS
+			w.lagging[old] = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.note("the canary's pods turn unready; the old pods go")
+			w.slow[w.ro.Status.CurrentPodHash] = true
+			w.lagging = map[string]bool{}
+			w.settle(time.Minute)
+			w.setImage("app:3")
+			w.settle(time.Minute)
+			w.note("revision 2's pods recover")
+			w.slow = map[string]bool{}
+			w.settle(time.Minute)
+		},
+		"canary-steps-change-after-the-canary-finished": func(w *world) {
+			// New steps after the canary finished (old pods lingering) do not send the rollout
+			// back to the old version.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.lagging[w.ro.Status.StableRS] = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.note("steps change")
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("1s")}
+			w.settle(time.Minute)
+			w.note("the old pods go")
+			w.lagging = map[string]bool{}
+			w.settle(time.Minute)
+		},
+		"canary-abort-after-the-last-step-then-promote-full": func(w *world) {
+			// The last step announced the end, then an abort and a retry promoted in full: the
+			// completion gets its RolloutCompleted event.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.lagging[w.ro.Status.StableRS] = true
+			w.setImage("app:2")
+			w.settle(time.Minute)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Minute)
+			w.lagging = map[string]bool{}
+			w.note("retry and promote full")
+			w.ro.Status.Abort = false
 			w.ro.Status.PromoteFull = true
 			w.settle(time.Minute)
 		},

@@ -192,7 +192,7 @@ func (w *world) apply(p Plan) {
 	}
 	if p.AnnouncedEnd != "" {
 		w.announced = p.AnnouncedEnd
-	} else if w.announced != p.Status.CurrentPodHash {
+	} else if w.announced != p.Status.CurrentPodHash || p.Status.Abort {
 		w.announced = ""
 	}
 	if len(p.PauseStarted) > 0 && w.pauses == nil {
