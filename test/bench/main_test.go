@@ -92,6 +92,8 @@ func startController(b *testing.B) *controller {
 	c := &controller{metrics: metrics}
 	c.cmd = exec.Command(env.bin, "--kubeconfig", env.cluster.Kubeconfig, "--metrics-bind-address", metrics,
 		"--health-probe-bind-address", probes, "--log-level", cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "info"))
+	// Debugging aid: more controller flags, as in BENCH_CONTROLLER_ARGS="--kube-api-qps 300".
+	c.cmd.Args = append(c.cmd.Args, strings.Fields(os.Getenv("BENCH_CONTROLLER_ARGS"))...)
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
