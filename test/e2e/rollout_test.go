@@ -3,12 +3,16 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
@@ -65,6 +69,31 @@ func TestCanaryStepsWithRealPods(t *testing.T) {
 	if c := condition(final, v1alpha1.RolloutProgressing); c == nil || c.Reason != v1alpha1.NewReplicaSetAvailableReason {
 		t.Fatalf("Progressing condition after completion: %+v", c)
 	}
+	// Every step transition is a Kubernetes event on the Rollout, naming the revision.
+	want := []string{
+		"Rollout step 1/4 completed (setWeight: 25), revision 2",
+		"Rollout step 2/4 completed (pause: 2s), revision 2",
+		"Rollout step 3/4 completed (setWeight: 50), revision 2",
+		"Rollout step 4/4 completed (pause: 2s), revision 2: promoting it to stable",
+	}
+	var got []string
+	eventually(t, 30*time.Second, "an event for every step", func() (bool, error) {
+		var list eventsv1.EventList
+		if err := env.client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		got = nil
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "Rollout" && e.Regarding.Name == "web" && e.Reason == "RolloutStepCompleted" {
+				got = append(got, e.Note)
+			}
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			return false, fmt.Errorf("step events %q", got)
+		}
+		return true, nil
+	})
 }
 
 // TestBlueGreenManualPromote: the new version waits behind the preview Service until promoted,
