@@ -6,6 +6,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -151,10 +152,30 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
 	}
 	if err := r.execute(ctx, req.NamespacedName, ro, p, rts); err != nil {
+		if namespaceTerminating(err) {
+			// The namespace is being deleted and takes the Rollout with it: nothing to retry.
+			logger.V(1).Info("Namespace is terminating, not acting", "error", err.Error())
+			return ctrl.Result{}, nil
+		}
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", err.Error())
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: p.RequeueAfter}, nil
+}
+
+// namespaceTerminating reports whether err (all of it, when it joins several) is the API server
+// refusing to create objects in a namespace that is being deleted.
+func namespaceTerminating(err error) bool {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			if !namespaceTerminating(e) {
+				return false
+			}
+		}
+		return len(joined.Unwrap()) > 0
+	}
+	var status *apierrors.StatusError
+	return errors.As(err, &status) && apierrors.HasStatusCause(status, corev1.NamespaceTerminatingCause)
 }
 
 func (r *Reconciler) now() time.Time {
