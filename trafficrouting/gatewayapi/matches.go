@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -145,7 +146,7 @@ func httpMirrorMatches(ms []v1alpha1.RouteMatch) ([]gatewayv1.HTTPRouteMatch, er
 			method := gatewayv1.HTTPMethod(m.Method.Exact)
 			hm.Method = &method
 		}
-		for _, name := range sortedKeys(m.Headers) {
+		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 			value := m.Headers[name]
 			h, err := httpHeaderMatch(name, &value)
 			if err != nil {
@@ -184,7 +185,7 @@ func grpcMirrorMatches(ms []v1alpha1.RouteMatch) ([]gatewayv1.GRPCRouteMatch, er
 			return nil, fmt.Errorf("match[%d]: a GRPCRoute can mirror by headers only, not by method or path", i)
 		}
 		var gm gatewayv1.GRPCRouteMatch
-		for _, name := range sortedKeys(m.Headers) {
+		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 			value := m.Headers[name]
 			h, err := httpHeaderMatch(name, &value)
 			if err != nil {
@@ -196,13 +197,4 @@ func grpcMirrorMatches(ms []v1alpha1.RouteMatch) ([]gatewayv1.GRPCRouteMatch, er
 		out = append(out, gm)
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -9,10 +9,6 @@ import (
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
 
-// PodTemplateHashLabel is the label that tells a rollout's ReplicaSets' pods apart; subset-level
-// routing selects the canary and stable pods with it.
-const PodTemplateHashLabel = "rollouts-pod-template-hash"
-
 // ManagedByAnnotation marks the DestinationRule whose subsets a rollout manages, as Argo Rollouts
 // does.
 const ManagedByAnnotation = "argo-rollouts.argoproj.io/managed-by-rollouts"
@@ -56,12 +52,12 @@ func setSubsetHashes(dr *istionetworkingv1.DestinationRule, ref v1alpha1.IstioDe
 }
 
 func setHashLabel(s *networkingv1alpha3.Subset, hash string) bool {
-	current, ok := s.GetLabels()[PodTemplateHashLabel]
+	current, ok := s.GetLabels()[v1alpha1.PodTemplateHashLabelKey]
 	switch {
 	case hash == "" && !ok:
 		return false
 	case hash == "":
-		delete(s.Labels, PodTemplateHashLabel)
+		delete(s.Labels, v1alpha1.PodTemplateHashLabelKey)
 		return true
 	case ok && current == hash:
 		return false
@@ -69,6 +65,6 @@ func setHashLabel(s *networkingv1alpha3.Subset, hash string) bool {
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
-	s.Labels[PodTemplateHashLabel] = hash
+	s.Labels[v1alpha1.PodTemplateHashLabelKey] = hash
 	return true
 }

@@ -26,8 +26,9 @@ func Validate(ro *v1alpha1.Rollout) error {
 	}
 	var problems []string
 	if tr := canary.TrafficRouting; tr != nil {
-		problems = append(problems, unsupported(tr)...)
-		problems = append(problems, validateBlock(canary, tr)...)
+		unsupported := tr.Unsupported()
+		problems = append(problems, unsupported...)
+		problems = append(problems, validateBlock(canary, tr, len(unsupported) > 0)...)
 	}
 	problems = append(problems, validateSteps(canary)...)
 	if len(problems) == 0 {
@@ -36,17 +37,15 @@ func Validate(ro *v1alpha1.Rollout) error {
 	return &trafficrouting.ConfigError{Msg: strings.Join(problems, "; ")}
 }
 
-// unsupported names the routers sluice accepts in a manifest but does not serve.
-func unsupported(tr *v1alpha1.RolloutTrafficRouting) []string { return tr.Unsupported() }
-
-// validateBlock checks the supported routers, the Services and the managed routes.
-func validateBlock(canary *v1alpha1.CanaryStrategy, tr *v1alpha1.RolloutTrafficRouting) []string {
+// validateBlock checks the supported routers, the Services and the managed routes; unsupported
+// says whether the block also names a router sluice does not serve.
+func validateBlock(canary *v1alpha1.CanaryStrategy, tr *v1alpha1.RolloutTrafficRouting, unsupported bool) []string {
 	var out []string
 	gw, err := tr.GatewayAPI()
 	if err != nil {
 		out = append(out, err.Error())
 	}
-	if tr.Istio == nil && gw == nil && err == nil && len(unsupported(tr)) == 0 {
+	if tr.Istio == nil && gw == nil && err == nil && !unsupported {
 		out = append(out, fmt.Sprintf("trafficRouting names no router: use istio or plugins.%q", v1alpha1.GatewayAPIPluginName))
 	}
 	subsetOnly := tr.Istio != nil && tr.Istio.DestinationRule != nil && gw == nil

@@ -13,8 +13,9 @@ import (
 )
 
 // Validate returns what is wrong with a Rollout's spec, one message per problem, each naming the
-// field. An empty result means the spec is valid. resolvedTemplate tells whether the pod template
-// is available (false while a workloadRef names a Deployment that does not exist).
+// field. An empty result means the spec is valid. With a trafficRouting block, the Services and
+// the header and mirror steps are left to trafficrouting/routers.Validate, whose messages the
+// reconciler passes in as Observed.SpecErrors, so that no problem is reported twice.
 func Validate(ro *v1alpha1.Rollout) []string {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
@@ -83,7 +84,7 @@ func validateSelector(sel *metav1.LabelSelector, templateLabels map[string]strin
 func validateCanary(c *v1alpha1.CanaryStrategy) []string {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	if c.CanaryService != "" && c.CanaryService == c.StableService {
+	if c.TrafficRouting == nil && c.CanaryService != "" && c.CanaryService == c.StableService {
 		add("spec.strategy.canary.canaryService and stableService must be different Services")
 	}
 	surge, unavailable := c.GetMaxSurge(), c.GetMaxUnavailable()
@@ -98,7 +99,7 @@ func validateCanary(c *v1alpha1.CanaryStrategy) []string {
 		add("spec.strategy.canary.pingPong is not supported")
 	}
 	if c.TrafficRouting != nil {
-		errs = append(errs, validateTrafficRouting(c)...)
+		errs = append(errs, c.TrafficRouting.Unsupported()...)
 	}
 	for i, step := range c.Steps {
 		errs = append(errs, validateStep(c, i, step)...)
@@ -109,13 +110,6 @@ func validateCanary(c *v1alpha1.CanaryStrategy) []string {
 		}
 	}
 	return errs
-}
-
-// validateTrafficRouting names the routers sluice does not serve. The rest of the block (routes,
-// Services, weights) is checked by trafficrouting/routers.Validate, whose messages the reconciler
-// passes in as Observed.SpecErrors.
-func validateTrafficRouting(c *v1alpha1.CanaryStrategy) []string {
-	return c.TrafficRouting.Unsupported()
 }
 
 func validateStep(c *v1alpha1.CanaryStrategy, i int, step v1alpha1.CanaryStep) []string {
@@ -146,14 +140,13 @@ func validateStep(c *v1alpha1.CanaryStrategy, i int, step v1alpha1.CanaryStep) [
 		if len(step.Analysis.Templates) == 0 {
 			return []string{field + ".analysis.templates must name at least one template"}
 		}
-	case step.SetHeaderRoute != nil:
-		return validateManagedRoute(c, field+".setHeaderRoute", step.SetHeaderRoute.Name)
-	case step.SetMirrorRoute != nil:
-		errs := validateManagedRoute(c, field+".setMirrorRoute", step.SetMirrorRoute.Name)
-		if p := step.SetMirrorRoute.Percentage; p != nil && (*p < 0 || *p > 100) {
-			errs = append(errs, fmt.Sprintf("%s.setMirrorRoute.percentage %d must be between 0 and 100", field, *p))
+	case (step.SetHeaderRoute != nil || step.SetMirrorRoute != nil) && c.TrafficRouting == nil:
+		// With trafficRouting, routers.Validate checks these steps.
+		kind := "setHeaderRoute"
+		if step.SetMirrorRoute != nil {
+			kind = "setMirrorRoute"
 		}
-		return errs
+		return []string{fmt.Sprintf("%s.%s requires spec.strategy.canary.trafficRouting", field, kind)}
 	case step.Experiment != nil:
 		return []string{field + ".experiment is not supported"}
 	case step.Plugin != nil:
@@ -198,21 +191,6 @@ func validateCanaryScale(field string, s *v1alpha1.SetCanaryScale) []string {
 		return []string{field + ".setCanaryScale must set exactly one of replicas, weight and matchTrafficWeight"}
 	}
 	return nil
-}
-
-func validateManagedRoute(c *v1alpha1.CanaryStrategy, field, name string) []string {
-	if c.TrafficRouting == nil {
-		return []string{field + " requires spec.strategy.canary.trafficRouting"}
-	}
-	if name == "" {
-		return []string{field + ".name is required"}
-	}
-	for _, r := range c.TrafficRouting.ManagedRoutes {
-		if r.Name == name {
-			return nil
-		}
-	}
-	return []string{fmt.Sprintf("%s.name %q is not listed in trafficRouting.managedRoutes", field, name)}
 }
 
 func validateBlueGreen(b *v1alpha1.BlueGreenStrategy) []string {

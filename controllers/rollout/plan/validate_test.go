@@ -75,3 +75,25 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateLeavesRoutedChecksToRouters: with a trafficRouting block, the Services and the
+// header and mirror steps are checked by routers.Validate only, so a problem is not reported
+// twice in different words.
+func TestValidateLeavesRoutedChecksToRouters(t *testing.T) {
+	ro := canaryRollout(2, v1alpha1.CanaryStep{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "unlisted"}},
+		v1alpha1.CanaryStep{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "m", Percentage: ptr.To[int32](150)}})
+	ro.Spec.Strategy.Canary.CanaryService, ro.Spec.Strategy.Canary.StableService = "web", "web"
+	ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Istio: &v1alpha1.IstioTrafficRouting{
+		VirtualService: &v1alpha1.IstioVirtualService{Name: "web"}}}
+	if errs := Validate(ro); len(errs) != 0 {
+		t.Fatalf("the planner reported routed problems itself: %q", errs)
+	}
+	ro.Spec.Strategy.Canary.TrafficRouting = nil
+	got := strings.Join(Validate(ro), "; ")
+	for _, want := range []string{"must be different Services", "steps[0].setHeaderRoute requires spec.strategy.canary.trafficRouting",
+		"steps[1].setMirrorRoute requires spec.strategy.canary.trafficRouting"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("without trafficRouting, want %q in %q", want, got)
+		}
+	}
+}
