@@ -155,7 +155,11 @@ func (p *Provider) Resume(ctx context.Context, _ *v1alpha1.AnalysisRun, _ v1alph
 		}
 		return finish(m, v1alpha1.AnalysisPhaseInconclusive, reason)
 	}
-	m.ResumeAt = &metav1.Time{Time: time.Now().Add(ResumeInterval)}
+	// Keep a look-again time that is still ahead: moving it on every Job event would make every
+	// event a status write.
+	if now := time.Now(); m.ResumeAt == nil || !m.ResumeAt.After(now) {
+		m.ResumeAt = &metav1.Time{Time: now.Add(ResumeInterval)}
+	}
 	return m
 }
 
