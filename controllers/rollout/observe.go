@@ -271,8 +271,12 @@ func (r *Reconciler) oldPods(ctx context.Context, ro *v1alpha1.Rollout, rss []*a
 	for _, rs := range rss {
 		owned[rs.UID] = true
 	}
+	selector, err := metav1.LabelSelectorAsSelector(ro.Spec.Selector)
+	if err != nil {
+		return nil, nil // invalid: the planner reports it
+	}
 	var pods corev1.PodList
-	if err := r.Reader().List(ctx, &pods, client.InNamespace(ro.Namespace), client.MatchingLabels(ro.Spec.Selector.MatchLabels)); err != nil {
+	if err := r.Reader().List(ctx, &pods, client.InNamespace(ro.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
 		return nil, fmt.Errorf("list pods to restart: %w", err)
 	}
 	var old []*corev1.Pod

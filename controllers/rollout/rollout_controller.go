@@ -204,7 +204,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 			window = statusCoalesceUpdating
 		}
 		if last, ok := r.lastWrite.Load(key); ok {
-			if wait := window - time.Since(last.(time.Time)); wait > 0 {
+			if wait := window - r.now().Sub(last.(time.Time)); wait > 0 {
 				if p.RequeueAfter == 0 || wait < p.RequeueAfter {
 					p.RequeueAfter = wait
 				}
@@ -218,7 +218,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 		return false, fmt.Errorf("update status of rollout %s/%s: %w", ro.Namespace, ro.Name, err)
 	}
 	ro.ResourceVersion = updated.ResourceVersion
-	r.lastWrite.Store(key, time.Now())
+	r.lastWrite.Store(key, r.now())
 	r.pendingCounts.Delete(key)
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 	return true, nil
