@@ -33,14 +33,20 @@ func TestValidateAnalysisTemplateErrors(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		getErr    error
+		objs      []client.Object
 		wantErr   bool
 		wantSpecs string
 	}{
 		{name: "missing template", wantSpecs: `spec.strategy.canary.steps[0].analysis: AnalysisTemplate success-rate not found in namespace ns`},
+		{name: "metric that would never end", objs: []client.Object{&v1alpha1.AnalysisTemplate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "success-rate"},
+			Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "rate", Interval: "10s",
+				Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://127.0.0.1:9"}}}}},
+		}}, wantSpecs: `spec.strategy.canary.steps[0].analysis: metric "rate" of AnalysisTemplate success-rate has an interval and no count, so it would never end; only background analysis may run until terminated`},
 		{name: "read error", getErr: unavailable, wantErr: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cl := fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(interceptor.Funcs{
+			cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(c.objs...).WithInterceptorFuncs(interceptor.Funcs{
 				Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 					if c.getErr != nil {
 						return c.getErr

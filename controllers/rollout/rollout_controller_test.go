@@ -183,8 +183,20 @@ func TestInvalidSpecCondition(t *testing.T) {
 		}
 		return false
 	})
+	// A reconcile writes the status before it acts: make a second one run (reconciles of one
+	// Rollout are serial), so that whatever the first would have created exists by now.
+	ro.Spec.Strategy.Canary.Steps = append(ro.Spec.Strategy.Canary.Steps, v1alpha1.CanaryStep{SetWeight: ptr.To[int32](50)})
+	if err := k8s.Update(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the change observed", func() bool {
+		_ = k8s.Get(ctx, client.ObjectKeyFromObject(ro), ro)
+		return ro.Status.ObservedGeneration == fmt.Sprint(ro.Generation) && ro.Status.Phase == v1alpha1.RolloutPhaseDegraded
+	})
 	var list appsv1.ReplicaSetList
-	_ = k8s.List(ctx, &list, client.InNamespace("default"), client.MatchingLabels{"app": "invalid"})
+	if err := k8s.List(ctx, &list, client.InNamespace("default"), client.MatchingLabels{"app": "invalid"}); err != nil {
+		t.Fatal(err)
+	}
 	if len(list.Items) != 0 {
 		t.Fatalf("an invalid Rollout created %d ReplicaSets", len(list.Items))
 	}

@@ -104,7 +104,8 @@ func TestRolloutAnalysisErrorAborts(t *testing.T) {
 	}
 }
 
-// An analysis step whose metric would never end, or that names a missing template, is InvalidSpec.
+// An analysis step that names a missing template is InvalidSpec, and valid again once the
+// template arrives. (A metric that would never end is covered by TestValidateAnalysisTemplateErrors.)
 func TestRolloutAnalysisInvalidSpec(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)

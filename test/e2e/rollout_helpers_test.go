@@ -48,12 +48,14 @@ func newService(t *testing.T, ns, name, app string) {
 // newRolloutObject returns a Rollout of replicas pods of image with the given strategy.
 func newRolloutObject(ns, name, image string, replicas int32, strategy v1alpha1.RolloutStrategy) *v1alpha1.Rollout {
 	labels := map[string]string{"app": name}
+	template := podTemplate(labels)
+	template.Spec.Containers[0].Image = image
 	return &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.RolloutSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: podTemplate(labels),
+			Template: template,
 			Strategy: strategy,
 		},
 	}

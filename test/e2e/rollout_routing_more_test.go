@@ -100,7 +100,7 @@ func TestMissingRouteIsNamedAndRecovers(t *testing.T) {
 	eventually(t, time.Minute, "the missing route to be named", func() (bool, error) {
 		cur := getRollout(t, ns, "web")
 		c := condition(cur, v1alpha1.RolloutProgressing)
-		return cur.Status.Phase == v1alpha1.RolloutPhaseProgressing && strings.Contains(cur.Status.Message, "web") &&
+		return cur.Status.Phase == v1alpha1.RolloutPhaseProgressing && strings.Contains(cur.Status.Message, fmt.Sprintf("HTTPRoute %s/web not found", ns)) &&
 			strings.Contains(cur.Status.Message, "traffic routing") && c != nil && strings.Contains(c.Message, "traffic routing"), nil
 	})
 	createHTTPRoute(t, ns)

@@ -187,7 +187,8 @@ func TestInvalidRolloutDoesNotStopOthers(t *testing.T) {
 		t.Fatalf("want InvalidSpec naming spec.selector, got %+v", c)
 	}
 	waitPhase(t, ns, "good", v1alpha1.RolloutPhaseHealthy, time.Minute)
-	if rss := replicaSetsOf(t, ns, "something-else"); len(rss) != 0 {
+	// The bad Rollout's template labels are app=bad: any ReplicaSet it made would carry them.
+	if rss := replicaSetsOf(t, ns, "bad"); len(rss) != 0 {
 		t.Fatalf("invalid Rollout created ReplicaSets: %v", rss)
 	}
 }
