@@ -6,6 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -22,7 +26,9 @@ import (
 	rolloutsv1alpha1 "github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
 	"github.com/sluice-dev/sluice/controllers/analysisrun"
+	"github.com/sluice-dev/sluice/controllers/gitsync"
 	"github.com/sluice-dev/sluice/controllers/rollout"
+	"github.com/sluice-dev/sluice/sync/source"
 )
 
 // The manager itself needs leases for leader election and events for every controller.
@@ -42,7 +48,16 @@ type options struct {
 	qps                     float64
 	burst                   int
 	rolloutWorkers          int
+	controllers             string
+	gitCacheDir             string
+	gitTimeout              time.Duration
+	syncConcurrency         int
+	gitSyncWorkers          int
+	defaultServiceAccount   string
 }
+
+// allControllers are the names --controllers takes.
+var allControllers = []string{"rollout", "analysisrun", "gitsync"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -57,13 +72,41 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.qps, "kube-api-qps", 100, "requests per second the controller may send to the API server")
 	fs.IntVar(&o.burst, "kube-api-burst", 200, "requests the controller may send at once above --kube-api-qps")
 	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 10, "Rollouts reconciled in parallel")
+	fs.StringVar(&o.controllers, "controllers", strings.Join(allControllers, ","), "comma-separated controllers to run: rollout, analysisrun, gitsync")
+	fs.StringVar(&o.gitCacheDir, "git-cache-dir", filepath.Join(os.TempDir(), "sluice-git"), "directory of the GitSyncs' repository caches")
+	fs.DurationVar(&o.gitTimeout, "git-timeout", 60*time.Second, "time limit of one Git fetch")
+	fs.IntVar(&o.syncConcurrency, "sync-concurrency", 8, "objects of one sync wave applied at once")
+	fs.IntVar(&o.gitSyncWorkers, "gitsync-workers", 4, "GitSyncs reconciled in parallel")
+	fs.StringVar(&o.defaultServiceAccount, "default-service-account", "", "ServiceAccount (in the GitSync's namespace) that GitSyncs naming none apply as; empty: the controller's own identity")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if _, err := o.enabled(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// enabled is the set of controllers --controllers names.
+func (o options) enabled() (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, name := range strings.Split(o.controllers, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(allControllers, name) {
+			return nil, fmt.Errorf("--controllers: unknown controller %q (want some of %s)", name, strings.Join(allControllers, ", "))
+		}
+		out[name] = true
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--controllers names no controller")
+	}
+	return out, nil
 }
 
 // newLogger builds the zap-backed logr logger the flags ask for.
@@ -170,7 +213,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	if err := setupControllers(mgr, o); err != nil {
+	if err := setupControllers(mgr, cfg, o); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -190,7 +233,43 @@ func run(args []string) error {
 }
 
 // setupControllers registers every controller with the manager.
-func setupControllers(mgr ctrl.Manager, o options) error {
+func setupControllers(mgr ctrl.Manager, cfg *rest.Config, o options) error {
+	enabled, err := o.enabled()
+	if err != nil {
+		return err
+	}
+	if enabled["rollout"] {
+		if err := setupRollout(mgr, o); err != nil {
+			return err
+		}
+	}
+	if enabled["analysisrun"] {
+		if err := analysisrun.NewReconciler(mgr).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("set up analysis run controller: %w", err)
+		}
+	}
+	if enabled["gitsync"] {
+		clients, err := gitsync.NewClients(cfg, o.syncConcurrency)
+		if err != nil {
+			return fmt.Errorf("set up gitsync controller: %w", err)
+		}
+		gs := &gitsync.Reconciler{
+			Client:                mgr.GetClient(),
+			APIReader:             mgr.GetAPIReader(),
+			Recorder:              mgr.GetEventRecorder(gitsync.EventReporter),
+			Fetcher:               &source.Fetcher{CacheDir: o.gitCacheDir, Timeout: o.gitTimeout},
+			Clients:               clients,
+			DefaultServiceAccount: o.defaultServiceAccount,
+			Workers:               o.gitSyncWorkers,
+		}
+		if err := gs.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("set up gitsync controller: %w", err)
+		}
+	}
+	return nil
+}
+
+func setupRollout(mgr ctrl.Manager, o options) error {
 	ro := &rollout.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -200,9 +279,6 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	}
 	if err := ro.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up rollout controller: %w", err)
-	}
-	if err := analysisrun.NewReconciler(mgr).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up analysis run controller: %w", err)
 	}
 	return nil
 }

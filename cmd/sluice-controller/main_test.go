@@ -16,6 +16,9 @@ func TestParseFlagsAndLogger(t *testing.T) {
 		{args: []string{"--log-level", "loud"}, wantErr: `--log-level "loud"`},
 		{args: []string{"--log-format", "xml"}, wantErr: `--log-format "xml"`},
 		{args: []string{"stray"}, wantErr: "unexpected arguments"},
+		{args: []string{"--controllers", "rollout,gitsync"}},
+		{args: []string{"--controllers", "rollout,flagger"}, wantErr: `unknown controller "flagger"`},
+		{args: []string{"--controllers", ","}, wantErr: "names no controller"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -40,5 +43,12 @@ func TestDefaults(t *testing.T) {
 	}
 	if o.leaderElect || o.metricsAddr != ":8080" || o.probeAddr != ":8081" || o.logFormat != "json" {
 		t.Fatalf("unexpected defaults: %+v", o)
+	}
+	enabled, err := o.enabled()
+	if err != nil || !enabled["rollout"] || !enabled["analysisrun"] || !enabled["gitsync"] {
+		t.Fatalf("default controllers = %v (%v), want all", enabled, err)
+	}
+	if o.gitTimeout.String() != "1m0s" || o.syncConcurrency != 8 || o.defaultServiceAccount != "" {
+		t.Fatalf("unexpected GitSync defaults: %+v", o)
 	}
 }

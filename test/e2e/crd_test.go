@@ -135,6 +135,8 @@ func TestConfigDefaultInstalls(t *testing.T) {
 		"customresourcedefinition.apiextensions.k8s.io/rollouts.argoproj.io",
 		"customresourcedefinition.apiextensions.k8s.io/gitsyncs.sluice.dev",
 		"clusterrole.rbac.authorization.k8s.io/sluice-controller",
+		"clusterrole.rbac.authorization.k8s.io/sluice-sync",
+		"clusterrolebinding.rbac.authorization.k8s.io/sluice-sync",
 		"deployment.apps/sluice-controller",
 	} {
 		if !strings.Contains(string(out), want) {
@@ -144,7 +146,8 @@ func TestConfigDefaultInstalls(t *testing.T) {
 	t.Cleanup(func() {
 		// The CRDs stay: the other tests use them.
 		del := exec.Command(kubectl, "--kubeconfig", env.cluster.Kubeconfig, "delete", "--wait=false",
-			"namespace/sluice-system", "clusterrole/sluice-controller", "clusterrolebinding/sluice-controller")
+			"namespace/sluice-system", "clusterrole/sluice-controller", "clusterrolebinding/sluice-controller",
+			"clusterrole/sluice-sync", "clusterrolebinding/sluice-sync")
 		_ = del.Run()
 	})
 	eventually(t, 60*time.Second, "the sluice-controller Deployment to be available", func() (bool, error) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -17,8 +18,14 @@ import (
 // one at a time, so each test's manager is the only one reconciling.
 func startManager(t *testing.T, setup ...func(ctrl.Manager) error) ctrl.Manager {
 	t.Helper()
+	return startManagerAs(t, env.cluster.Config, setup...)
+}
+
+// startManagerAs is startManager with the identity of cfg.
+func startManagerAs(t *testing.T, cfg *rest.Config, setup ...func(ctrl.Manager) error) ctrl.Manager {
+	t.Helper()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
-	mgr, err := ctrl.NewManager(env.cluster.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

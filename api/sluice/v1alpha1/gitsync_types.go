@@ -43,6 +43,49 @@ const (
 	ConditionHealthy     = "Healthy"
 )
 
+// Labels and annotations sluice sets or reads on objects and GitSyncs.
+const (
+	// LabelGitSyncName and LabelGitSyncNamespace mark every object a GitSync applied.
+	LabelGitSyncName      = "sluice.dev/gitsync-name"
+	LabelGitSyncNamespace = "sluice.dev/gitsync-namespace"
+	// AnnotationSyncRequested on a GitSync asks for a sync now whenever its value changes.
+	AnnotationSyncRequested = "sluice.dev/sync-requested"
+)
+
+// Operation phases of GitSyncStatus.OperationState.Phase.
+const (
+	OperationRunning   = "Running"
+	OperationSucceeded = "Succeeded"
+	OperationFailed    = "Failed"
+)
+
+// Results of one object in an operation (ResourceResult.Result).
+const (
+	ResultSynced        = "Synced"
+	ResultSyncFailed    = "SyncFailed"
+	ResultPruned        = "Pruned"
+	ResultPruneSkipped  = "PruneSkipped"
+	ResultHookRunning   = "HookRunning"
+	ResultHookSucceeded = "HookSucceeded"
+	ResultHookFailed    = "HookFailed"
+)
+
+// Condition reasons of a GitSync.
+const (
+	ReasonSucceeded      = "Succeeded"
+	ReasonProgressing    = "Progressing"
+	ReasonSuspended      = "Suspended"
+	ReasonFetchFailed    = "FetchFailed"
+	ReasonRenderFailed   = "RenderFailed"
+	ReasonEmptyRender    = "EmptyRender"
+	ReasonApplyFailed    = "ApplyFailed"
+	ReasonHookFailed     = "HookFailed"
+	ReasonPruneFailed    = "PruneFailed"
+	ReasonSharedResource = "SharedResource"
+	ReasonOutOfSync      = "OutOfSync"
+	ReasonRetryLimit     = "RetryLimitReached"
+)
+
 // Annotations a config repository puts on its objects; the keys are the ones Argo CD reads.
 const (
 	AnnotationSyncWave          = "argocd.argoproj.io/sync-wave"
@@ -82,9 +125,9 @@ type LocalObjectReference struct {
 
 // DirectoryRender tunes plain directory rendering.
 type DirectoryRender struct {
-	// Recurse reads manifests in sub-directories too.
+	// Recurse reads manifests in sub-directories too; true when unset.
 	// +optional
-	Recurse bool `json:"recurse,omitempty"`
+	Recurse *bool `json:"recurse,omitempty"`
 }
 
 // GitSyncRender says how to turn the source path into objects.
@@ -131,9 +174,10 @@ type Backoff struct {
 
 // RetryStrategy says how often and how fast a failed sync is tried again.
 type RetryStrategy struct {
-	// Limit is the number of retries; a negative number retries without end.
+	// Limit is the number of retries; a negative number retries without end. Unset, it is 5 for
+	// an automated sync and 0 otherwise.
 	// +optional
-	Limit int64 `json:"limit,omitempty"`
+	Limit *int64 `json:"limit,omitempty"`
 	// +optional
 	Backoff *Backoff `json:"backoff,omitempty"`
 }
@@ -159,7 +203,7 @@ type GitSyncSpec struct {
 	// +optional
 	SyncPolicy *SyncPolicy `json:"syncPolicy,omitempty"`
 	// Interval between polls of the repository, as a Go duration ("1m", "30s"); a webhook makes a
-	// poll immediate. 1m when empty.
+	// poll immediate. 3m when empty.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	Interval string `json:"interval,omitempty"`
@@ -178,6 +222,15 @@ type SyncStatus struct {
 	// Revision is the commit compared against.
 	// +optional
 	Revision string `json:"revision,omitempty"`
+	// ShortRevision is the first characters of Revision, for the printer column.
+	// +optional
+	ShortRevision string `json:"shortRevision,omitempty"`
+	// CommitMessage is the first line of Revision's commit message.
+	// +optional
+	CommitMessage string `json:"commitMessage,omitempty"`
+	// OutOfSync lists the objects that differ from Git, by inventory id.
+	// +optional
+	OutOfSync []string `json:"outOfSync,omitempty"`
 }
 
 // HealthStatus sums up the health of the synced objects.
@@ -199,16 +252,29 @@ type InventoryEntry struct {
 // ResourceResult is the outcome of one object in an operation.
 type ResourceResult struct {
 	ID string `json:"id"`
-	// Result is what happened: Synced, Pruned, PruneSkipped, SyncFailed, HookSucceeded, HookFailed, ...
+	// Phase is PreSync, Sync, PostSync or SyncFail for hooks and Sync for other objects.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// Wave is the object's sync wave.
+	// +optional
+	Wave int `json:"wave,omitempty"`
+	// Result is what happened: Synced, Pruned, PruneSkipped, SyncFailed, HookRunning,
+	// HookSucceeded, HookFailed.
 	Result string `json:"result"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// LiveName is the name the API server gave a hook created with generateName.
+	// +optional
+	LiveName string `json:"liveName,omitempty"`
 }
 
 // OperationState describes the last sync operation.
 type OperationState struct {
-	// Phase is Running, Succeeded, Failed or Error.
+	// Phase is Running, Succeeded or Failed.
 	Phase string `json:"phase"`
+	// Revision is the commit this operation syncs.
+	// +optional
+	Revision string `json:"revision,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
 	// +optional
@@ -242,6 +308,12 @@ type GitSyncStatus struct {
 	Health *HealthStatus `json:"health,omitempty"`
 	// +optional
 	Inventory []InventoryEntry `json:"inventory,omitempty"`
+	// LastAppliedRevision is the commit of the last sync that succeeded.
+	// +optional
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+	// LastSyncRequested is the value of the sluice.dev/sync-requested annotation last acted on.
+	// +optional
+	LastSyncRequested string `json:"lastSyncRequested,omitempty"`
 	// +optional
 	OperationState *OperationState `json:"operationState,omitempty"`
 	// History keeps the last 10 syncs, newest first.
@@ -254,7 +326,7 @@ type GitSyncStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:path=gitsyncs,shortName=gs
 // +kubebuilder:printcolumn:name="Repo",type=string,JSONPath=`.spec.source.repoURL`
-// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.sync.revision`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.sync.shortRevision`
 // +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=`.status.sync.status`
 // +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health.status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

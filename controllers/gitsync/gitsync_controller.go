@@ -1,0 +1,198 @@
+// Package gitsync holds the GitSyncReconciler: fetch the config repository, render the path,
+// compare with the cluster, apply by phase and wave, prune, assess health, write status. The
+// status is written in a defer so that every exit path records what happened.
+package gitsync
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/sluice-dev/sluice/api/sluice/v1alpha1"
+	"github.com/sluice-dev/sluice/sync/source"
+)
+
+// Finalizer lets a GitSync prune (or let go of) what it applied before it goes.
+const Finalizer = "sluice.dev/gitsync"
+
+// EventReporter is the name events of this controller carry.
+const EventReporter = "sluice-sync"
+
+// Reconciler reconciles GitSyncs.
+type Reconciler struct {
+	Client client.Client
+	// APIReader reads Secrets without caching every Secret of the cluster.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Fetcher   *source.Fetcher
+	// Clients builds the appliers each GitSync writes through.
+	Clients *Clients
+	// DefaultServiceAccount is impersonated by GitSyncs that name no ServiceAccount; empty means
+	// the controller's own identity.
+	DefaultServiceAccount string
+	// Workers is the number of GitSyncs reconciled in parallel; 4 when zero.
+	Workers int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	// desired keeps the objects of each GitSync's last successful render (the seam live drift
+	// correction compares watch events against).
+	desired sync.Map // types.NamespacedName -> []*unstructured.Unstructured
+	// fetchFailures counts consecutive failed fetches, for the retry backoff.
+	fetchFailures sync.Map // types.NamespacedName -> int
+}
+
+// +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
+
+// Desired returns the objects of a GitSync's last successful render, nil before the first.
+func (r *Reconciler) Desired(key types.NamespacedName) []*unstructured.Unstructured {
+	if v, ok := r.desired.Load(key); ok {
+		return v.([]*unstructured.Unstructured)
+	}
+	return nil
+}
+
+// Reconcile brings one GitSync's objects in line with Git.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	gs := &v1alpha1.GitSync{}
+	if err := r.Client.Get(ctx, req.NamespacedName, gs); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(ctx, req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("get gitsync %s: %w", req, err)
+	}
+	logger := log.FromContext(ctx).WithValues("gitsync", req.String(), "generation", gs.Generation)
+	ctx = log.IntoContext(ctx, logger)
+	if gs.DeletionTimestamp != nil {
+		return r.finalize(ctx, gs)
+	}
+	if !controllerutil.ContainsFinalizer(gs, Finalizer) {
+		controllerutil.AddFinalizer(gs, Finalizer)
+		if err := r.Client.Update(ctx, gs); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to gitsync %s: %w", req, err)
+		}
+	}
+
+	s := &run{r: r, gs: gs, orig: gs.Status.DeepCopy(), now: r.now(), log: logger}
+	defer func() {
+		if werr := s.writeStatus(ctx); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+	if gs.Spec.Suspend {
+		s.suspended()
+		return ctrl.Result{}, nil
+	}
+	return s.sync(ctx)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// forget drops what this process keeps for a GitSync that is gone.
+func (r *Reconciler) forget(ctx context.Context, key types.NamespacedName) {
+	r.desired.Delete(key)
+	r.fetchFailures.Delete(key)
+	if r.Fetcher != nil {
+		if err := r.Fetcher.Forget(cacheKey(key)); err != nil {
+			log.FromContext(ctx).Error(err, "Remove the Git cache of a deleted GitSync", "gitsync", key.String())
+		}
+	}
+}
+
+func cacheKey(key types.NamespacedName) string { return key.Namespace + "/" + key.Name }
+
+// SetupWithManager registers the controller. A GitSync is reconciled when its spec or its
+// annotations change (sluice.dev/sync-requested), and on its interval; its own status writes do not
+// wake it.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.GitSync{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
+			predicate.LabelChangedPredicate{}, deletionPredicate()))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Named("gitsync").
+		Complete(r)
+}
+
+// deletionPredicate passes the update that sets a deletion timestamp.
+func deletionPredicate() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectNew.GetDeletionTimestamp() != nil
+	}}
+}
+
+// run is one reconcile of one GitSync.
+type run struct {
+	r    *Reconciler
+	gs   *v1alpha1.GitSync
+	orig *v1alpha1.GitSyncStatus
+	now  time.Time
+	log  logr.Logger
+}
+
+// writeStatus writes the status when it changed.
+func (s *run) writeStatus(ctx context.Context) error {
+	s.gs.Status.ObservedGeneration = s.gs.Generation
+	if equality.Semantic.DeepEqual(s.orig, &s.gs.Status) {
+		return nil
+	}
+	if err := s.r.Client.Status().Update(ctx, s.gs); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			s.log.V(1).Info("Status write lost a race; the next reconcile writes it", "reason", err.Error())
+			return nil
+		}
+		return fmt.Errorf("write status of gitsync %s/%s: %w", s.gs.Namespace, s.gs.Name, err)
+	}
+	s.orig = s.gs.Status.DeepCopy()
+	return nil
+}
+
+// credentials reads the Secret of source.secretRef. Its values never reach logs, events or status.
+func (s *run) credentials(ctx context.Context) (*source.Credentials, error) {
+	ref := s.gs.Spec.Source.SecretRef
+	if ref == nil || ref.Name == "" {
+		return nil, nil
+	}
+	sec := &corev1.Secret{}
+	if err := s.r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.gs.Namespace, Name: ref.Name}, sec); err != nil {
+		return nil, fmt.Errorf("read the credentials Secret %s/%s: %w", s.gs.Namespace, ref.Name, err)
+	}
+	return &source.Credentials{
+		Username:      string(sec.Data["username"]),
+		Password:      string(sec.Data["password"]),
+		BearerToken:   string(sec.Data["bearerToken"]),
+		SSHPrivateKey: sec.Data["sshPrivateKey"],
+		KnownHosts:    sec.Data["knownHosts"],
+	}, nil
+}
