@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -40,23 +42,15 @@ func (r *Reconciler) finalize(ctx context.Context, gs *v1alpha1.GitSync) (ctrl.R
 	slices.Reverse(entries)
 	unlabel := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:null,%q:null}}}`, v1alpha1.LabelGitSyncName, v1alpha1.LabelGitSyncNamespace))
 	logger := log.FromContext(ctx)
-	for _, e := range entries {
-		live, err := a.Get(ctx, e.GroupVersionKind(), e.ID.Namespace, e.ID.Name)
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("finalize gitsync %s: %w", key, err)
+	if err := r.releaseAll(ctx, a, entries, key, prune, unlabel); err != nil {
+		if !apierrors.IsForbidden(unwrapAPI(err)) {
+			return ctrl.Result{}, err
 		}
-		if live == nil || !ownedBy(live, key) {
-			continue
-		}
-		if prune && !apply.ObjectOption(live, "Prune", "false") {
-			if err := a.Delete(ctx, e.GroupVersionKind(), e.ID.Namespace, e.ID.Name, live.GetUID()); err != nil {
-				return ctrl.Result{}, fmt.Errorf("finalize gitsync %s: %w", key, err)
-			}
-			logger.Info("Deleted with its GitSync", "object", apply.Describe(e.ID))
-			continue
-		}
-		if err := a.Patch(ctx, e.GroupVersionKind(), e.ID.Namespace, e.ID.Name, unlabel); err != nil {
-			return ctrl.Result{}, fmt.Errorf("finalize gitsync %s: %w", key, err)
+		// The identity may no longer touch the objects (its namespace is going away and its
+		// RoleBindings went first): waiting would keep the GitSync, and its namespace, forever.
+		logger.Info("Could not clean up the objects of a deleted GitSync; leaving them", "error", err.Error())
+		if r.Recorder != nil {
+			r.Recorder.Eventf(gs, nil, corev1.EventTypeWarning, "FinalizeSkipped", "Delete", "left the applied objects as they are: %v", err)
 		}
 	}
 	controllerutil.RemoveFinalizer(gs, Finalizer)
@@ -65,4 +59,29 @@ func (r *Reconciler) finalize(ctx context.Context, gs *v1alpha1.GitSync) (ctrl.R
 	}
 	r.forget(ctx, key)
 	return ctrl.Result{}, nil
+}
+
+// releaseAll deletes (prune) or unlabels the inventory's objects that still carry key's labels.
+func (r *Reconciler) releaseAll(ctx context.Context, a *apply.Applier, entries []inventory.Entry, key types.NamespacedName, prune bool, unlabel []byte) error {
+	logger := log.FromContext(ctx)
+	for _, e := range entries {
+		live, err := a.Get(ctx, e.GroupVersionKind(), e.ID.Namespace, e.ID.Name)
+		if err != nil {
+			return fmt.Errorf("finalize gitsync %s: %w", key, err)
+		}
+		if live == nil || !ownedBy(live, key) {
+			continue
+		}
+		if prune && !apply.ObjectOption(live, "Prune", "false") {
+			if err := a.Delete(ctx, e.GroupVersionKind(), e.ID.Namespace, e.ID.Name, live.GetUID()); err != nil {
+				return fmt.Errorf("finalize gitsync %s: %w", key, err)
+			}
+			logger.Info("Deleted with its GitSync", "object", apply.Describe(e.ID))
+			continue
+		}
+		if err := a.Patch(ctx, e.GroupVersionKind(), e.ID.Namespace, e.ID.Name, unlabel); err != nil {
+			return fmt.Errorf("finalize gitsync %s: %w", key, err)
+		}
+	}
+	return nil
 }

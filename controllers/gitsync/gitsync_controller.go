@@ -55,6 +55,8 @@ type Reconciler struct {
 	// desired keeps the objects of each GitSync's last successful render (the seam live drift
 	// correction compares watch events against).
 	desired sync.Map // types.NamespacedName -> []*unstructured.Unstructured
+	// lastFetch is each GitSync's last successful fetch (fetched).
+	lastFetch sync.Map // types.NamespacedName -> fetched
 	// fetchFailures counts consecutive failed fetches, for the retry backoff.
 	fetchFailures sync.Map // types.NamespacedName -> int
 }
@@ -95,7 +97,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 	}
 
-	s := &run{r: r, gs: gs, orig: gs.Status.DeepCopy(), now: r.now(), log: logger}
+	s := &run{r: r, gs: gs, base: gs.DeepCopy(), now: r.now(), log: logger}
 	defer func() {
 		if werr := s.writeStatus(ctx); werr != nil && err == nil {
 			err = werr
@@ -118,6 +120,7 @@ func (r *Reconciler) now() time.Time {
 // forget drops what this process keeps for a GitSync that is gone.
 func (r *Reconciler) forget(ctx context.Context, key types.NamespacedName) {
 	r.desired.Delete(key)
+	r.lastFetch.Delete(key)
 	r.fetchFailures.Delete(key)
 	if r.Fetcher != nil {
 		if err := r.Fetcher.Forget(cacheKey(key)); err != nil {
@@ -156,25 +159,26 @@ func deletionPredicate() predicate.Funcs {
 type run struct {
 	r    *Reconciler
 	gs   *v1alpha1.GitSync
-	orig *v1alpha1.GitSyncStatus
+	base *v1alpha1.GitSync // as last read or written, for the status patch
 	now  time.Time
 	log  logr.Logger
 }
 
-// writeStatus writes the status when it changed.
+// writeStatus writes the status when it changed, as a merge patch: the status is this
+// controller's alone, so a concurrent change of the GitSync's metadata or spec (a sync request
+// during a long reconcile) never makes it lose what it recorded (hooks created, inventory).
 func (s *run) writeStatus(ctx context.Context) error {
 	s.gs.Status.ObservedGeneration = s.gs.Generation
-	if equality.Semantic.DeepEqual(s.orig, &s.gs.Status) {
+	if equality.Semantic.DeepEqual(s.base.Status, s.gs.Status) {
 		return nil
 	}
-	if err := s.r.Client.Status().Update(ctx, s.gs); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			s.log.V(1).Info("Status write lost a race; the next reconcile writes it", "reason", err.Error())
+	if err := s.r.Client.Status().Patch(ctx, s.gs, client.MergeFrom(s.base)); err != nil {
+		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("write status of gitsync %s/%s: %w", s.gs.Namespace, s.gs.Name, err)
 	}
-	s.orig = s.gs.Status.DeepCopy()
+	s.base = s.gs.DeepCopy()
 	return nil
 }
 

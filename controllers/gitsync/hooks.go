@@ -35,6 +35,11 @@ func (o *operation) hook(ctx context.Context, t apply.Task) (bool, error) {
 			return false, err
 		}
 		if old != nil {
+			if owner := o.run.key(); !ownedBy(old, owner) {
+				err := fmt.Errorf("%s hook %s already exists and was not made by this GitSync; not deleting it", t.Phase, apply.Describe(t.ID))
+				o.recordID(t, taskKey(t), v1alpha1.ResultHookFailed, err.Error(), "")
+				return false, err
+			}
 			if old.GetDeletionTimestamp() == nil {
 				if err := o.applier.Delete(ctx, gvk, t.ID.Namespace, t.ID.Name, old.GetUID()); err != nil {
 					return false, fmt.Errorf("delete the previous %s hook (BeforeHookCreation): %w", t.Phase, err)

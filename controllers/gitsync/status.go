@@ -102,7 +102,11 @@ func (s *run) report(ds *desiredState) {
 func (s *run) failed(reason, message string, stalled bool) {
 	prev := meta.FindStatusCondition(s.gs.Status.Conditions, v1alpha1.ConditionReady)
 	s.setCondition(v1alpha1.ConditionReady, false, reason, message)
+	s.setCondition(v1alpha1.ConditionSynced, false, reason, message)
 	s.setCondition(v1alpha1.ConditionReconciling, false, reason, message)
+	if s.gs.Status.Sync != nil && reason != v1alpha1.ReasonFetchFailed {
+		s.gs.Status.Sync.Status = v1alpha1.SyncStatusUnknown
+	}
 	if stalled {
 		s.setCondition(v1alpha1.ConditionStalled, true, reason, message)
 	} else {

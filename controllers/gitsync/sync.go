@@ -73,8 +73,15 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		if wait := op.execute(ctx); wait > 0 {
 			requeue = wait
 		}
+		if st := s.gs.Status.OperationState; st.Phase == v1alpha1.OperationFailed {
+			if limit := s.gs.Spec.RetryLimit(); limit < 0 || st.RetryCount < limit {
+				if wait, err := s.gs.Spec.RetryBackoff(st.RetryCount + 1); err == nil {
+					requeue = min(requeue, wait)
+				}
+			}
+		}
 		if op.succeeded() {
-			s.r.desired.Store(key, objs)
+			s.r.desired.Store(key, ds.desiredObjects())
 			// Compare again: the operation changed the cluster.
 			if ds2, _, err := s.compare(ctx, applier, objs); err == nil {
 				ds = ds2
@@ -82,19 +89,47 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		}
 	} else if retryIn > 0 {
 		requeue = min(requeue, retryIn)
-	} else if s.gs.Status.OperationState != nil && s.gs.Status.OperationState.Phase == v1alpha1.OperationSucceeded {
-		s.r.desired.Store(key, objs)
+	} else if op := s.gs.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationSucceeded && op.Revision == checkout.Commit {
+		s.r.desired.Store(key, ds.desiredObjects())
 	}
 	s.report(ds)
-	if h := s.gs.Status.Health; h != nil && (h.Status == v1alpha1.HealthProgressing || h.Status == v1alpha1.HealthMissing) {
+	if h := s.gs.Status.Health; h != nil && h.Status == v1alpha1.HealthProgressing {
 		// Until live watches arrive (part 2), look again soon so health does not wait an interval.
 		requeue = min(requeue, healthRecheck)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
-// fetch reads the credentials and fetches the target revision.
+// fetched is a GitSync's last successful fetch.
+type fetched struct {
+	checkout   source.Checkout
+	at         time.Time
+	generation int64
+	request    string
+}
+
+// fetch reads the credentials and fetches the target revision. Between intervals the last
+// checkout is reused (a wave waiting for health looks again every second; it must not fetch
+// every second), unless the spec changed or a sync was requested.
 func (s *run) fetch(ctx context.Context) (source.Checkout, error) {
+	key := s.key()
+	request := s.gs.Annotations[v1alpha1.AnnotationSyncRequested]
+	if v, ok := s.r.lastFetch.Load(key); ok {
+		f := v.(fetched)
+		if f.generation == s.gs.Generation && f.request == request && s.now.Sub(f.at) < s.gs.Spec.GetInterval() {
+			return f.checkout, nil
+		}
+	}
+	c, err := s.fetchNow(ctx)
+	if err != nil {
+		s.r.lastFetch.Delete(key)
+		return c, err
+	}
+	s.r.lastFetch.Store(key, fetched{checkout: c, at: s.now, generation: s.gs.Generation, request: request})
+	return c, nil
+}
+
+func (s *run) fetchNow(ctx context.Context) (source.Checkout, error) {
 	creds, err := s.credentials(ctx)
 	if err != nil {
 		return source.Checkout{}, err
@@ -212,6 +247,31 @@ func observe(ctx context.Context, a *apply.Applier, tasks []apply.Task, old []in
 	return live, nil
 }
 
+// desiredObjects are the prepared (namespaced, labelled, digested) objects kept in sync.
+func (ds *desiredState) desiredObjects() []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, 0, len(ds.plan.Objects))
+	for _, t := range ds.plan.Objects {
+		out = append(out, t.Obj)
+	}
+	return out
+}
+
+// prunable counts the stale objects a prune would delete (not those kept by Prune=false).
+func (ds *desiredState) prunable() int {
+	n := 0
+	for _, e := range ds.stale {
+		if !apply.ObjectOption(ds.live[e.ID], "Prune", "false") {
+			n++
+		}
+	}
+	return n
+}
+
+// key is the GitSync's namespace and name.
+func (s *run) key() types.NamespacedName {
+	return types.NamespacedName{Namespace: s.gs.Namespace, Name: s.gs.Name}
+}
+
 // otherOwner names the GitSync that owns a live object when it is not owner.
 func otherOwner(live *unstructured.Unstructured, owner types.NamespacedName) string {
 	if live == nil {
@@ -277,7 +337,7 @@ func (s *run) operationDue(ds *desiredState, revision string) (start bool, retry
 		}
 		return true, 0
 	}
-	drifted := len(ds.outOfSync) > 0 || (auto.Prune && len(ds.stale) > 0)
+	drifted := len(ds.outOfSync) > 0 || (auto.Prune && ds.prunable() > 0)
 	return drifted, 0
 }
 
