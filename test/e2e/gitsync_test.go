@@ -77,7 +77,7 @@ func TestGitSyncLifecycle(t *testing.T) {
 		"app/migrate.yaml": migrationJobYAML,
 		"app/README.md":    "not a manifest",
 	})
-	newGitSync(t, ns, "app", srv.URL("config"), "app", nil)
+	newGitSync(t, ns, "app", srv.URL("config"), "app", func(gs *sluicev1alpha1.GitSync) { gs.Spec.Interval = "2s" })
 
 	gs := waitGitSync(t, ns, "app", 90*time.Second, "first sync", syncedAt(rev1))
 	if gs.Status.Health == nil || gs.Status.Health.Status != sluicev1alpha1.HealthHealthy {
@@ -104,10 +104,10 @@ func TestGitSyncLifecycle(t *testing.T) {
 		t.Errorf("operation resources lack the hook's success: %+v", gs.Status.OperationState.Resources)
 	}
 
-	// A pushed image bump lands on sync-requested (the interval is an hour).
+	// A pushed image bump lands on the next interval, with nobody asking (sync-requested is
+	// covered by TestGitSyncSharedResourceAndDeletion, whose interval is an hour).
 	rev2 := commit(t, repo, "bump", map[string]string{"app/deploy.yaml": deploymentYAML("web:2.0")})
-	requestSync(t, ns, "app")
-	waitGitSync(t, ns, "app", 60*time.Second, "sync of the image bump", syncedAt(rev2))
+	waitGitSync(t, ns, "app", 60*time.Second, "sync of the image bump on the interval", syncedAt(rev2))
 	if err := getObj(t, ns, "web", dep); err != nil || dep.Spec.Template.Spec.Containers[0].Image != "web:2.0" {
 		t.Fatalf("Deployment image = %v (err %v), want web:2.0", dep.Spec.Template.Spec.Containers, err)
 	}
