@@ -177,6 +177,8 @@ func (o *operation) pruneOne(ctx context.Context, t apply.Task, e inventory.Entr
 		return fmt.Errorf("prune %s: %w", apply.Describe(e.ID), err)
 	}
 	o.record(t, v1alpha1.ResultPruned, "left Git")
+	delete(o.ds.live, e.ID)
+	o.ds.stale = slices.DeleteFunc(o.ds.stale, func(s inventory.Entry) bool { return s.ID == e.ID })
 	o.run.log.Info("Pruned", "object", apply.Describe(e.ID))
 	return nil
 }

@@ -81,11 +81,8 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 			}
 		}
 		if op.succeeded() {
+			// ds already holds what the operation applied and pruned: no second read.
 			s.r.desired.Store(key, ds.desiredObjects())
-			// Compare again: the operation changed the cluster.
-			if ds2, _, err := s.compare(ctx, applier, objs); err == nil {
-				ds = ds2
-			}
 		}
 	} else if retryIn > 0 {
 		requeue = min(requeue, retryIn)

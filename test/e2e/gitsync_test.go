@@ -167,6 +167,9 @@ func TestGitSyncLifecycle(t *testing.T) {
 	if gs.Status.LastAppliedRevision != rev3 {
 		t.Errorf("lastAppliedRevision = %s after a failed fetch, want %s", gs.Status.LastAppliedRevision, rev3)
 	}
+	if err := getObj(t, ns, "settings", &corev1.ConfigMap{}); err != nil {
+		t.Errorf("settings is gone after a failed fetch: %v", err)
+	}
 	if c := meta.FindStatusCondition(gs.Status.Conditions, sluicev1alpha1.ConditionReady); strings.Contains(c.Message, "s3cret-pass") {
 		t.Errorf("the FetchFailed message leaks the password: %q", c.Message)
 	}

@@ -113,7 +113,8 @@ type GitSyncSource struct {
 	// +optional
 	Path string `json:"path,omitempty"`
 	// SecretRef names a Secret in the GitSync's namespace with credentials: username and
-	// password (or a token as password) for https, sshPrivateKey (and optionally knownHosts) for ssh.
+	// password or bearerToken for https, sshPrivateKey and knownHosts (required: host keys are
+	// always checked) for ssh.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 }
