@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -29,6 +30,7 @@ import (
 	"github.com/sluice-dev/sluice/controllers/gitsync"
 	"github.com/sluice-dev/sluice/controllers/rollout"
 	"github.com/sluice-dev/sluice/sync/source"
+	"github.com/sluice-dev/sluice/sync/webhook"
 )
 
 // The manager itself needs leases for leader election and events for every controller.
@@ -54,6 +56,8 @@ type options struct {
 	syncConcurrency         int
 	gitSyncWorkers          int
 	defaultServiceAccount   string
+	webhookBindAddress      string
+	webhookSecret           string
 }
 
 // allControllers are the names --controllers takes.
@@ -77,6 +81,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.gitTimeout, "git-timeout", 60*time.Second, "time limit of one Git fetch")
 	fs.IntVar(&o.syncConcurrency, "sync-concurrency", 8, "objects of one sync wave applied at once")
 	fs.IntVar(&o.gitSyncWorkers, "gitsync-workers", 4, "GitSyncs reconciled in parallel")
+	fs.StringVar(&o.webhookBindAddress, "webhook-bind-address", "", "address of the Git webhook receiver (GitHub, GitLab, Gitea, Bitbucket Cloud, generic); empty: off")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "NAMESPACE/NAME of the Secret holding the webhook secrets (keys github, gitlab, gitea, bitbucket, generic)")
 	fs.StringVar(&o.defaultServiceAccount, "default-service-account", "", "ServiceAccount (in the GitSync's namespace) that GitSyncs naming none apply as; empty: the controller's own identity")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -265,6 +271,30 @@ func setupControllers(mgr ctrl.Manager, cfg *rest.Config, o options) error {
 		if err := gs.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("set up gitsync controller: %w", err)
 		}
+		if err := setupWebhook(mgr, gs, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupWebhook serves the Git webhook receiver on its own port when --webhook-bind-address is set.
+// It runs on the leader only: a push wakes GitSyncs in the leader's queue.
+func setupWebhook(mgr ctrl.Manager, gs *gitsync.Reconciler, o options) error {
+	if o.webhookBindAddress == "" {
+		return nil
+	}
+	var secret types.NamespacedName
+	if o.webhookSecret != "" {
+		ns, name, ok := strings.Cut(o.webhookSecret, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("--webhook-secret %q: want NAMESPACE/NAME", o.webhookSecret)
+		}
+		secret = types.NamespacedName{Namespace: ns, Name: name}
+	}
+	srv := &webhook.Server{Addr: o.webhookBindAddress, Handler: gs.WebhookReceiver(secret), NeedLeader: true}
+	if err := mgr.Add(srv); err != nil {
+		return fmt.Errorf("set up the webhook receiver: %w", err)
 	}
 	return nil
 }

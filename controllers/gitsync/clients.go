@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -62,4 +63,14 @@ func (c *Clients) For(namespace, serviceAccount string) (*apply.Applier, error) 
 	a := &apply.Applier{Client: dyn, Mapper: c.mapper, Concurrency: c.concurrency}
 	c.appliers[key] = a
 	return a, nil
+}
+
+// Own returns the controller's own dynamic client and the shared REST mapping, for the live
+// watches of managed objects.
+func (c *Clients) Own() (dynamic.Interface, meta.RESTMapper) {
+	a, err := c.For("", "")
+	if err != nil {
+		return nil, c.mapper
+	}
+	return a.Client, c.mapper
 }

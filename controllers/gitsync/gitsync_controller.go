@@ -16,17 +16,22 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/sluice-dev/sluice/api/sluice/v1alpha1"
-	"github.com/sluice-dev/sluice/sync/source"
+	gitsource "github.com/sluice-dev/sluice/sync/source"
 )
 
 // Finalizer lets a GitSync prune (or let go of) what it applied before it goes.
@@ -41,7 +46,7 @@ type Reconciler struct {
 	// APIReader reads Secrets without caching every Secret of the cluster.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
-	Fetcher   *source.Fetcher
+	Fetcher   *gitsource.Fetcher
 	// Clients builds the appliers each GitSync writes through.
 	Clients *Clients
 	// DefaultServiceAccount is impersonated by GitSyncs that name no ServiceAccount; empty means
@@ -52,9 +57,21 @@ type Reconciler struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	// desired keeps the objects of each GitSync's last successful render (the seam live drift
-	// correction compares watch events against).
-	desired sync.Map // types.NamespacedName -> []*unstructured.Unstructured
+	// DriftWorkers is the number of drift checks run in parallel; 4 when zero.
+	DriftWorkers int
+
+	// synced keeps what each GitSync's last successful sync applied (the objects live drift is
+	// compared against).
+	synced sync.Map // types.NamespacedName -> *syncedSet
+	// watch holds the informers of managed objects; driftQueue their changes to compare.
+	watch      *liveWatch
+	driftQueue workqueue.TypedRateLimitingInterface[driftItem]
+	heal       healBook
+	// triggers wakes GitSyncs from outside their own events (drift, webhooks).
+	triggers chan event.GenericEvent
+	// forceFetch marks GitSyncs whose next reconcile fetches at once (a webhook push).
+	forceFetch sync.Map // types.NamespacedName -> bool
+	metrics    *metrics
 	// lastFetch is each GitSync's last successful fetch (fetched).
 	lastFetch sync.Map // types.NamespacedName -> fetched
 	// fetchFailures counts consecutive failed fetches, for the retry backoff.
@@ -69,8 +86,8 @@ type Reconciler struct {
 
 // Desired returns the objects of a GitSync's last successful render, nil before the first.
 func (r *Reconciler) Desired(key types.NamespacedName) []*unstructured.Unstructured {
-	if v, ok := r.desired.Load(key); ok {
-		return v.([]*unstructured.Unstructured)
+	if v, ok := r.synced.Load(key); ok {
+		return v.(*syncedSet).objs
 	}
 	return nil
 }
@@ -119,7 +136,11 @@ func (r *Reconciler) now() time.Time {
 
 // forget drops what this process keeps for a GitSync that is gone.
 func (r *Reconciler) forget(ctx context.Context, key types.NamespacedName) {
-	r.desired.Delete(key)
+	r.synced.Delete(key)
+	r.heal.forget(key)
+	r.forceFetch.Delete(key)
+	r.watch.Track(key, nil)
+	r.metrics.forget(key)
 	r.lastFetch.Delete(key)
 	r.fetchFailures.Delete(key)
 	if r.Fetcher != nil {
@@ -139,13 +160,40 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers <= 0 {
 		workers = 4
 	}
+	r.triggers = make(chan event.GenericEvent, 1024)
+	r.driftQueue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[driftItem](), workqueue.TypedRateLimitingQueueConfig[driftItem]{Name: "gitsync-drift"})
+	r.metrics = newMetrics(ctrlmetrics.Registry)
+	dyn, mapper := r.Clients.Own()
+	r.watch = newLiveWatch(dyn, mapper, mgr.GetLogger().WithName("gitsync-watch"), r.onLiveChange)
+	if err := mgr.Add(manager.RunnableFunc(r.runDriftWorkers)); err != nil {
+		return fmt.Errorf("add the drift workers: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.GitSync{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
 			predicate.LabelChangedPredicate{}, deletionPredicate()))).
+		WatchesRawSource(source.Channel(r.triggers, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("gitsync").
 		Complete(r)
+}
+
+// runDriftWorkers compares changed managed objects with Git until ctx ends (on the leader only).
+func (r *Reconciler) runDriftWorkers(ctx context.Context) error {
+	n := r.DriftWorkers
+	if n <= 0 {
+		n = 4
+	}
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithName("gitsync-drift"))
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { r.runDrift(ctx) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	r.watch.Stop()
+	return nil
 }
 
 // deletionPredicate passes the update that sets a deletion timestamp.
@@ -183,7 +231,7 @@ func (s *run) writeStatus(ctx context.Context) error {
 }
 
 // credentials reads the Secret of source.secretRef. Its values never reach logs, events or status.
-func (s *run) credentials(ctx context.Context) (*source.Credentials, error) {
+func (s *run) credentials(ctx context.Context) (*gitsource.Credentials, error) {
 	ref := s.gs.Spec.Source.SecretRef
 	if ref == nil || ref.Name == "" {
 		return nil, nil
@@ -192,7 +240,7 @@ func (s *run) credentials(ctx context.Context) (*source.Credentials, error) {
 	if err := s.r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.gs.Namespace, Name: ref.Name}, sec); err != nil {
 		return nil, fmt.Errorf("read the credentials Secret %s/%s: %w", s.gs.Namespace, ref.Name, err)
 	}
-	return &source.Credentials{
+	return &gitsource.Credentials{
 		Username:      string(sec.Data["username"]),
 		Password:      string(sec.Data["password"]),
 		BearerToken:   string(sec.Data["bearerToken"]),

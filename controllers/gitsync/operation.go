@@ -189,7 +189,7 @@ func (o *operation) applyGroup(ctx context.Context, group []apply.Task) error {
 	}
 	objs := make([]*unstructured.Unstructured, len(group))
 	for i, t := range group {
-		objs[i] = t.Obj
+		objs[i] = o.ds.cmp.ForApply(t.Obj, o.ds.live[t.ID]) // keeps what other controllers own
 	}
 	var failed []error
 	for i, out := range o.applier.ApplyAll(ctx, objs) {
@@ -272,6 +272,7 @@ func (o *operation) finish() {
 	st.LastAppliedRevision = o.revision
 	o.recordInventory(true)
 	o.history(v1alpha1.OperationSucceeded)
+	o.observeDuration(v1alpha1.OperationSucceeded)
 	o.run.log.Info("Sync succeeded", "revision", o.revision, "objects", len(o.ds.plan.Objects))
 	o.run.event(corev1.EventTypeNormal, "SyncSucceeded", "Sync", "Synced %d objects at %s", len(o.ds.plan.Objects), short(o.revision))
 }
@@ -290,9 +291,17 @@ func (o *operation) fail(ctx context.Context, reason string, err error) {
 	}
 	o.recordInventory(false)
 	o.history(v1alpha1.OperationFailed)
+	o.observeDuration(v1alpha1.OperationFailed)
 	o.run.setCondition(v1alpha1.ConditionSynced, false, reason, err.Error())
 	o.run.log.Info("Sync failed", "revision", o.revision, "reason", reason, "error", err.Error())
 	o.run.event(corev1.EventTypeWarning, "SyncFailed", "Sync", "Sync of %s failed: %s", short(o.revision), err.Error())
+}
+
+// observeDuration records how long the operation took, from its start to now.
+func (o *operation) observeDuration(result string) {
+	if op := o.state(); op.StartedAt != nil {
+		o.run.r.metrics.synced(o.run.key(), result, o.run.r.now().Sub(op.StartedAt.Time))
+	}
 }
 
 // recordInventory writes the inventory: after a success the desired objects plus the stale ones

@@ -2,8 +2,11 @@ package gitsync
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -12,6 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/api/sluice/v1alpha1"
 	"github.com/sluice-dev/sluice/sync/apply"
 	"github.com/sluice-dev/sluice/sync/health"
+	"github.com/sluice-dev/sluice/sync/inventory"
 )
 
 // maxOutOfSyncListed bounds status.sync.outOfSync.
@@ -53,6 +57,7 @@ func (s *run) report(ds *desiredState) {
 	}
 	st.Health = &v1alpha1.HealthStatus{Status: h.Status, Message: h.Message}
 
+	fights := s.r.heal.fights(s.key(), s.now)
 	op := st.OperationState
 	running := op != nil && op.Phase == v1alpha1.OperationRunning
 	opFailed := op != nil && op.Phase == v1alpha1.OperationFailed && st.Sync != nil && op.Revision == st.Sync.Revision
@@ -62,6 +67,8 @@ func (s *run) report(ds *desiredState) {
 		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSynced); c == nil || c.Status == metav1.ConditionTrue {
 			s.setCondition(v1alpha1.ConditionSynced, false, v1alpha1.ReasonApplyFailed, op.Message)
 		}
+	case len(fights) > 0:
+		s.setCondition(v1alpha1.ConditionSynced, false, v1alpha1.ReasonSelfHealBackoff, fightMessage(fights, s.now))
 	case len(outOfSync) == 0:
 		s.setCondition(v1alpha1.ConditionSynced, true, v1alpha1.ReasonSucceeded, "synced to "+short(st.Sync.Revision))
 	default:
@@ -95,6 +102,24 @@ func (s *run) report(ds *desiredState) {
 	default:
 		s.setCondition(v1alpha1.ConditionReady, true, v1alpha1.ReasonSucceeded, "synced to "+short(st.Sync.Revision)+" and healthy")
 	}
+}
+
+// fightMessage names the objects self-heal backs off from and the writers it would fight.
+func fightMessage(fights map[inventory.ID]healState, now time.Time) string {
+	ids := slices.SortedFunc(maps.Keys(fights), func(a, b inventory.ID) int { return strings.Compare(a.String(), b.String()) })
+	h := fights[ids[0]]
+	who := "another writer"
+	if h.manager != "" {
+		who = fmt.Sprintf("field manager %q", h.manager)
+	}
+	msg := fmt.Sprintf("%s keeps changing %s back (%s); self-heal backs off", who, apply.Describe(ids[0]), strings.Join(h.fields, ", "))
+	if wait := h.until.Sub(now); wait > 0 {
+		msg += fmt.Sprintf(", next attempt in %s", wait.Round(time.Second))
+	}
+	if len(ids) > 1 {
+		msg += fmt.Sprintf(" (and %d more objects)", len(ids)-1)
+	}
+	return msg
 }
 
 // failed records a failure before any object was compared (fetch, render): the cluster and the

@@ -3,6 +3,8 @@ package gitsync
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,8 @@ type desiredState struct {
 	outOfSync map[inventory.ID][]string
 	// shared are objects that carry another GitSync's ownership labels.
 	shared map[inventory.ID]string
+	// cmp compares and prepares applies, leaving other controllers' fields alone.
+	cmp *apply.Comparer
 }
 
 // sync runs the ordered phases of one reconcile: fetch → render → compare → (operation: hooks,
@@ -61,7 +65,7 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 	}
 	ds, reason, err := s.compare(ctx, applier, objs)
 	if err != nil {
-		s.failed(reason, err.Error(), reason == v1alpha1.ReasonRenderFailed)
+		s.failed(reason, err.Error(), reason == v1alpha1.ReasonRenderFailed || reason == v1alpha1.ReasonInvalidSpec)
 		return ctrl.Result{RequeueAfter: min(s.gs.Spec.GetInterval(), 30*time.Second)}, nil
 	}
 	requeue := s.gs.Spec.GetInterval()
@@ -82,14 +86,18 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		}
 		if op.succeeded() {
 			// ds already holds what the operation applied and pruned: no second read.
-			s.r.desired.Store(key, ds.desiredObjects())
+			s.keepSynced(ds)
 		}
 	} else if retryIn > 0 {
 		requeue = min(requeue, retryIn)
 	} else if op := s.gs.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationSucceeded && op.Revision == checkout.Commit {
-		s.r.desired.Store(key, ds.desiredObjects())
+		s.keepSynced(ds)
 	}
 	s.report(ds)
+	for _, h := range s.r.heal.fights(key, s.now) {
+		// Look again when the back-off can end, to clear its condition.
+		requeue = min(requeue, h.until.Add(healFightWindow).Sub(s.now)+time.Second)
+	}
 	if h := s.gs.Status.Health; h != nil && h.Status == v1alpha1.HealthProgressing {
 		// Until live watches arrive (part 2), look again soon so health does not wait an interval.
 		requeue = min(requeue, healthRecheck)
@@ -111,6 +119,9 @@ type fetched struct {
 func (s *run) fetch(ctx context.Context) (source.Checkout, error) {
 	key := s.key()
 	request := s.gs.Annotations[v1alpha1.AnnotationSyncRequested]
+	if _, pushed := s.r.forceFetch.LoadAndDelete(key); pushed {
+		s.r.lastFetch.Delete(key) // a webhook push: fetch now
+	}
 	if v, ok := s.r.lastFetch.Load(key); ok {
 		f := v.(fetched)
 		if f.generation == s.gs.Generation && f.request == request && s.now.Sub(f.at) < s.gs.Spec.GetInterval() {
@@ -186,14 +197,18 @@ func (s *run) compare(ctx context.Context, a *apply.Applier, rendered []*unstruc
 	if err != nil {
 		return nil, v1alpha1.ReasonApplyFailed, err
 	}
-	ds := &desiredState{plan: plan, live: live, outOfSync: map[inventory.ID][]string{}, shared: map[inventory.ID]string{}}
+	if err := apply.ValidateIgnore(s.gs.Spec.IgnoreDifferences); err != nil {
+		return nil, v1alpha1.ReasonInvalidSpec, err
+	}
+	cmp := s.r.comparer(ctx, objs, s.gs.Spec.IgnoreDifferences, s.gs.Spec.HasSyncOption("RespectIgnoreDifferences"))
+	ds := &desiredState{plan: plan, live: live, cmp: cmp, outOfSync: map[inventory.ID][]string{}, shared: map[inventory.ID]string{}}
 	for _, t := range plan.Objects {
 		l := live[t.ID]
 		if other := otherOwner(l, owner); other != "" {
 			ds.shared[t.ID] = other
 			continue
 		}
-		if differs, fields := apply.Differs(l, t.Obj); differs {
+		if differs, fields := cmp.Drift(l, t.Obj); differs {
 			ds.outOfSync[t.ID] = fields
 		}
 	}
@@ -244,13 +259,28 @@ func observe(ctx context.Context, a *apply.Applier, tasks []apply.Task, old []in
 	return live, nil
 }
 
-// desiredObjects are the prepared (namespaced, labelled, digested) objects kept in sync.
-func (ds *desiredState) desiredObjects() []*unstructured.Unstructured {
-	out := make([]*unstructured.Unstructured, 0, len(ds.plan.Objects))
-	for _, t := range ds.plan.Objects {
-		out = append(out, t.Obj)
+// keepSynced records what a successful sync applied, for live drift correction, and watches
+// its kinds.
+func (s *run) keepSynced(ds *desiredState) {
+	set := &syncedSet{
+		uid: s.gs.UID, byID: make(map[inventory.ID]*unstructured.Unstructured, len(ds.plan.Objects)),
+		ignore: s.gs.Spec.IgnoreDifferences, respectIgnore: s.gs.Spec.HasSyncOption("RespectIgnoreDifferences"),
+		serviceAccount: s.serviceAccount(),
 	}
-	return out
+	if auto := s.gs.Spec.Automated(); auto != nil {
+		set.selfHeal = auto.SelfHeal
+	}
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, t := range ds.plan.Objects {
+		set.objs = append(set.objs, t.Obj)
+		set.byID[t.ID] = t.Obj
+		kinds[t.Obj.GroupVersionKind()] = true
+	}
+	s.r.synced.Store(s.key(), set)
+	s.r.watch.Track(s.key(), slices.Collect(maps.Keys(kinds)))
+	if op := s.gs.Status.OperationState; op != nil {
+		s.r.metrics.applied(s.key(), op.Revision)
+	}
 }
 
 // prunable counts the stale objects a prune would delete (not those kept by Prune=false).
@@ -334,8 +364,18 @@ func (s *run) operationDue(ds *desiredState, revision string) (start bool, retry
 		}
 		return true, 0
 	}
-	drifted := len(ds.outOfSync) > 0 || (auto.Prune && ds.prunable() > 0)
-	return drifted, 0
+	// The same revision again: only self-heal re-applies what drifted (leaving alone the objects
+	// another writer keeps changing back while it backs off), only prune deletes what left Git.
+	drifted := false
+	if auto.SelfHeal {
+		fights := s.r.heal.fights(s.key(), s.now)
+		for id := range ds.outOfSync {
+			if _, fighting := fights[id]; !fighting {
+				drifted = true
+			}
+		}
+	}
+	return drifted || (auto.Prune && ds.prunable() > 0), 0
 }
 
 func (r *Reconciler) bumpFetchFailures(key types.NamespacedName) int {

@@ -59,16 +59,24 @@ func applyShippedRBAC(t *testing.T) {
 // startGitSyncController runs the GitSync controller under the shipped RBAC.
 func startGitSyncController(t *testing.T) {
 	t.Helper()
+	startGitSyncReconciler(t)
+}
+
+// startGitSyncReconciler is startGitSyncController, returning the reconciler (for its webhook
+// receiver).
+func startGitSyncReconciler(t *testing.T) *gitsync.Reconciler {
+	t.Helper()
 	applyShippedRBAC(t)
 	cfg := rest.CopyConfig(env.cluster.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: controllerIdentity}
 	cfg.QPS, cfg.Burst = 100, 200
+	var r *gitsync.Reconciler
 	startManagerAs(t, cfg, func(mgr ctrl.Manager) error {
 		clients, err := gitsync.NewClients(cfg, 8)
 		if err != nil {
 			return err
 		}
-		r := &gitsync.Reconciler{
+		r = &gitsync.Reconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder(gitsync.EventReporter),
 			Fetcher:  &source.Fetcher{CacheDir: t.TempDir(), Timeout: 10 * time.Second},
@@ -76,6 +84,7 @@ func startGitSyncController(t *testing.T) {
 		}
 		return r.SetupWithManager(mgr)
 	})
+	return r
 }
 
 // gitRepo starts a Git server with basic auth and a repository on it.

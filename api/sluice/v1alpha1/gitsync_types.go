@@ -84,6 +84,10 @@ const (
 	ReasonSharedResource = "SharedResource"
 	ReasonOutOfSync      = "OutOfSync"
 	ReasonRetryLimit     = "RetryLimitReached"
+	// ReasonInvalidSpec: the GitSync's spec cannot be acted on (the message names the field).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonSelfHealBackoff: another writer keeps changing fields Git sets; self-heal waits.
+	ReasonSelfHealBackoff = "SelfHealBackoff"
 )
 
 // Annotations a config repository puts on its objects; the keys are the ones Argo CD reads.
@@ -194,6 +198,29 @@ type SyncPolicy struct {
 	Retry *RetryStrategy `json:"retry,omitempty"`
 }
 
+// ResourceIgnoreDifferences selects objects and the fields of them that are not compared with Git:
+// by JSON pointer, or every field a field manager owns. As in Argo CD, group and kind match exactly
+// or "*", an empty name or namespace matches every object.
+type ResourceIgnoreDifferences struct {
+	// Group of the objects: "" is the core group, "*" any group.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// Kind of the objects, "*" any kind.
+	Kind string `json:"kind"`
+	// Name of one object.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Namespace of the objects.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// JSONPointers are RFC 6901 pointers (/spec/replicas) to fields that are not drift.
+	// +optional
+	JSONPointers []string `json:"jsonPointers,omitempty"`
+	// ManagedFieldsManagers are field managers whose fields are not drift (kube-controller-manager).
+	// +optional
+	ManagedFieldsManagers []string `json:"managedFieldsManagers,omitempty"`
+}
+
 // GitSyncSpec is the desired state of a GitSync.
 type GitSyncSpec struct {
 	Source GitSyncSource `json:"source"`
@@ -214,6 +241,10 @@ type GitSyncSpec struct {
 	// ServiceAccountName, when set, is impersonated for every apply and delete.
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// IgnoreDifferences names fields that are not drift (Argo CD's keys). The fields the rollout
+	// controller and HorizontalPodAutoscalers own are never drift without being listed here.
+	// +optional
+	IgnoreDifferences []ResourceIgnoreDifferences `json:"ignoreDifferences,omitempty"`
 }
 
 // SyncStatus compares the live objects with Git.

@@ -1,0 +1,300 @@
+package gitsync
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	rov1 "github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
+	"github.com/sluice-dev/sluice/api/sluice/v1alpha1"
+	"github.com/sluice-dev/sluice/sync/apply"
+	"github.com/sluice-dev/sluice/sync/inventory"
+)
+
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch
+
+// syncedSet is what a GitSync's last successful sync applied: the desired objects live drift is
+// compared against, and how to compare and re-apply them.
+type syncedSet struct {
+	uid            types.UID
+	objs           []*unstructured.Unstructured
+	byID           map[inventory.ID]*unstructured.Unstructured
+	selfHeal       bool
+	ignore         []v1alpha1.ResourceIgnoreDifferences
+	respectIgnore  bool
+	serviceAccount string
+}
+
+// driftItem is one managed object of one GitSync, as the drift queue holds it.
+type driftItem struct {
+	owner types.NamespacedName
+	id    inventory.ID
+}
+
+// healBook keeps the self-heal history of every object.
+type healBook struct {
+	mu sync.Mutex
+	m  map[driftItem]*healState
+}
+
+func (b *healBook) get(it driftItem) *healState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[driftItem]*healState{}
+	}
+	h, ok := b.m[it]
+	if !ok {
+		h = &healState{}
+		b.m[it] = h
+	}
+	return h
+}
+
+// mark notes that an object was reported drifted; settle clears the note and reports whether it was
+// set (then the GitSync's status must be brought back to in sync).
+func (b *healBook) mark(it driftItem) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h := b.m[it]; h != nil {
+		h.reported = true
+	}
+}
+
+func (b *healBook) settle(it driftItem) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.m[it]
+	if h == nil || !h.reported {
+		return false
+	}
+	h.reported = false
+	return true
+}
+
+// fights returns the objects of owner that self-heal backs off from at now, with their state.
+func (b *healBook) fights(owner types.NamespacedName, now time.Time) map[inventory.ID]healState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[inventory.ID]healState{}
+	for it, h := range b.m {
+		if it.owner == owner && h.fighting(now) {
+			out[it.id] = *h
+		}
+	}
+	return out
+}
+
+func (b *healBook) forget(owner types.NamespacedName) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for it := range b.m {
+		if it.owner == owner {
+			delete(b.m, it)
+		}
+	}
+}
+
+// onLiveChange queues a drift check of a managed object that changed or went away.
+func (r *Reconciler) onLiveChange(owner types.NamespacedName, id inventory.ID) {
+	r.driftQueue.Add(driftItem{owner: owner, id: id})
+}
+
+// runDrift processes the drift queue until ctx ends.
+func (r *Reconciler) runDrift(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		r.driftQueue.ShutDown()
+	}()
+	for {
+		it, quit := r.driftQueue.Get()
+		if quit {
+			return
+		}
+		wait, err := r.checkDrift(ctx, it)
+		switch {
+		case err != nil:
+			log.FromContext(ctx).Error(err, "Self-heal a drifted object", "gitsync", it.owner.String(), "object", apply.Describe(it.id))
+			r.driftQueue.AddRateLimited(it)
+		case wait > 0:
+			r.driftQueue.Forget(it)
+			r.driftQueue.AddAfter(it, wait)
+		default:
+			r.driftQueue.Forget(it)
+		}
+		r.driftQueue.Done(it)
+	}
+}
+
+// checkDrift compares one managed object with its desired object. In sync: nothing. Drifted
+// without selfHeal: the GitSync's status is brought up to date (OutOfSync with the fields). Drifted
+// with selfHeal: that object alone is applied again, unless another writer keeps changing it
+// back; then self-heal backs off and says so. It returns how long to wait before looking again.
+func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duration, error) {
+	v, ok := r.synced.Load(it.owner)
+	if !ok {
+		return 0, nil
+	}
+	set := v.(*syncedSet)
+	desired := set.byID[it.id]
+	if desired == nil {
+		return 0, nil // not in Git (any more): prune's business, not drift
+	}
+	live, known := r.watch.Get(desired.GroupVersionKind(), it.id.Namespace, it.id.Name)
+	if !known {
+		return 0, nil
+	}
+	if live != nil && otherOwner(live, it.owner) != "" {
+		return 0, nil
+	}
+	cmp := r.comparer(ctx, set.objs, set.ignore, set.respectIgnore)
+	drifted, fields := cmp.Drift(live, desired)
+	if !drifted {
+		if r.heal.settle(it) {
+			r.trigger(it.owner, false) // it was reported OutOfSync: report it in sync again
+		}
+		return 0, nil
+	}
+	r.metrics.drift(it.owner)
+	logger := log.FromContext(ctx).WithValues("gitsync", it.owner.String(), "object", apply.Describe(it.id))
+	h := r.heal.get(it)
+	if !set.selfHeal {
+		logger.Info("Drift found", "fields", fields)
+		r.heal.mark(it)
+		r.trigger(it.owner, false)
+		return 0, nil
+	}
+	revert, wait := h.decide(r.now())
+	if !revert {
+		if live != nil {
+			h.manager = apply.LastOtherManager(live)
+		}
+		h.fields = fields
+		logger.Info("Self-heal backs off: another writer keeps changing the object", "manager", h.manager, "fields", fields, "retryIn", wait.String())
+		r.trigger(it.owner, false)
+		return wait, nil
+	}
+	applier, err := r.Clients.For(it.owner.Namespace, set.serviceAccount)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := applier.Apply(ctx, cmp.ForApply(desired, live)); err != nil {
+		r.trigger(it.owner, false) // the reconcile reports the object OutOfSync
+		return 0, fmt.Errorf("apply %s again: %w", apply.Describe(it.id), err)
+	}
+	by := ""
+	if live != nil {
+		by = apply.LastOtherManager(live)
+	}
+	logger.Info("Reverted drift", "fields", fields, "manager", by)
+	r.driftEvent(set, it, fields, by)
+	return 0, nil
+}
+
+// driftEvent records a revert on the GitSync, naming the fields and who changed them.
+func (r *Reconciler) driftEvent(set *syncedSet, it driftItem, fields []string, by string) {
+	if r.Recorder == nil {
+		return
+	}
+	gs := &v1alpha1.GitSync{}
+	gs.Namespace, gs.Name, gs.UID = it.owner.Namespace, it.owner.Name, set.uid
+	gs.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("GitSync"))
+	what := strings.Join(fields, ", ")
+	if by != "" {
+		what += " (changed by " + by + ")"
+	}
+	if fields[0] == "(missing)" {
+		what = "deleted"
+	}
+	r.Recorder.Eventf(gs, nil, corev1.EventTypeNormal, "DriftReverted", "SelfHeal", "Reverted %s: %s", apply.Describe(it.id), what)
+}
+
+// trigger queues a reconcile of a GitSync now; with fetch, its next reconcile fetches instead of
+// reusing the last checkout (a webhook push).
+func (r *Reconciler) trigger(key types.NamespacedName, fetch bool) {
+	if fetch {
+		r.forceFetch.Store(key, true)
+	}
+	gs := &v1alpha1.GitSync{}
+	gs.Namespace, gs.Name = key.Namespace, key.Name
+	select {
+	case r.triggers <- event.GenericEvent{Object: gs}:
+	default:
+		go func() { r.triggers <- event.GenericEvent{Object: gs} }()
+	}
+}
+
+// comparer builds the comparison for a GitSync's desired objects: the fields the Rollouts and
+// HorizontalPodAutoscalers of their namespaces own (read from the cache), and its
+// ignoreDifferences.
+func (r *Reconciler) comparer(ctx context.Context, desired []*unstructured.Unstructured, ignore []v1alpha1.ResourceIgnoreDifferences, respect bool) *apply.Comparer {
+	namespaces := map[string]bool{}
+	var rollouts []*rov1.Rollout
+	var hpas []*unstructured.Unstructured
+	for _, o := range desired {
+		if o.GetNamespace() != "" {
+			namespaces[o.GetNamespace()] = true
+		}
+		switch o.GroupVersionKind().GroupKind() {
+		case rov1.GroupVersion.WithKind("Rollout").GroupKind():
+			ro := &rov1.Rollout{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, ro); err == nil {
+				rollouts = append(rollouts, ro)
+			}
+		case autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler").GroupKind():
+			hpas = append(hpas, o)
+		}
+	}
+	for ns := range namespaces {
+		rollouts = append(rollouts, r.liveRollouts(ctx, ns)...)
+		hpas = append(hpas, r.liveHPAs(ctx, ns)...)
+	}
+	return &apply.Comparer{Others: apply.NewOthers(rollouts, hpas), Ignore: ignore, RespectIgnore: respect}
+}
+
+func (r *Reconciler) liveRollouts(ctx context.Context, ns string) []*rov1.Rollout {
+	list := &rov1.RolloutList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+		if !meta.IsNoMatchError(err) {
+			log.FromContext(ctx).V(1).Info("List the Rollouts whose fields the sync leaves alone", "namespace", ns, "error", err.Error())
+		}
+		return nil
+	}
+	out := make([]*rov1.Rollout, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out
+}
+
+func (r *Reconciler) liveHPAs(ctx context.Context, ns string) []*unstructured.Unstructured {
+	list := &autoscalingv2.HorizontalPodAutoscalerList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+		log.FromContext(ctx).V(1).Info("List the HorizontalPodAutoscalers whose replicas the sync leaves alone", "namespace", ns, "error", err.Error())
+		return nil
+	}
+	out := make([]*unstructured.Unstructured, 0, len(list.Items))
+	for i := range list.Items {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&list.Items[i])
+		if err != nil {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		u.SetGroupVersionKind(autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"))
+		out = append(out, u)
+	}
+	return out
+}
