@@ -108,6 +108,21 @@ func (b *healBook) forget(owner types.NamespacedName) {
 	}
 }
 
+// syncLock is the lock between a GitSync's self-heal applies and what ends its synced set.
+func (r *Reconciler) syncLock(key types.NamespacedName) *sync.RWMutex {
+	v, _ := r.syncLocks.LoadOrStore(key, &sync.RWMutex{})
+	return v.(*sync.RWMutex)
+}
+
+// dropSynced forgets a GitSync's synced set (self-heal stops) once no self-heal apply of it is in
+// flight: an operation is about to change its objects, or it is suspended or going away.
+func (r *Reconciler) dropSynced(key types.NamespacedName) {
+	lock := r.syncLock(key)
+	lock.Lock()
+	r.synced.Delete(key)
+	lock.Unlock()
+}
+
 // onLiveChange queues a drift check of a managed object that changed or went away.
 func (r *Reconciler) onLiveChange(owner types.NamespacedName, id inventory.ID) {
 	r.driftQueue.Add(driftItem{owner: owner, id: id})
@@ -144,6 +159,11 @@ func (r *Reconciler) runDrift(ctx context.Context) {
 // with selfHeal: that object alone is applied again, unless another writer keeps changing it
 // back; then self-heal backs off and says so. It returns how long to wait before looking again.
 func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duration, error) {
+	// Held while comparing and applying, so that an operation starting (or a deletion, or a
+	// suspend) waits for this apply and no apply of the old desired state follows it.
+	lock := r.syncLock(it.owner)
+	lock.RLock()
+	defer lock.RUnlock()
 	v, ok := r.synced.Load(it.owner)
 	if !ok {
 		return 0, nil

@@ -22,6 +22,7 @@ import (
 // ownership labels. Only objects that still carry this GitSync's labels are touched.
 func (r *Reconciler) finalize(ctx context.Context, gs *v1alpha1.GitSync) (ctrl.Result, error) {
 	key := types.NamespacedName{Namespace: gs.Namespace, Name: gs.Name}
+	r.dropSynced(key) // self-heal must not put back what the finalizer prunes
 	if !controllerutil.ContainsFinalizer(gs, Finalizer) {
 		r.forget(ctx, key)
 		return ctrl.Result{}, nil

@@ -62,7 +62,8 @@ type Reconciler struct {
 
 	// synced keeps what each GitSync's last successful sync applied (the objects live drift is
 	// compared against).
-	synced sync.Map // types.NamespacedName -> *syncedSet
+	synced    sync.Map // types.NamespacedName -> *syncedSet
+	syncLocks sync.Map // types.NamespacedName -> *sync.RWMutex (see dropSynced)
 	// watch holds the informers of managed objects; driftQueue their changes to compare.
 	watch      *liveWatch
 	driftQueue workqueue.TypedRateLimitingInterface[driftItem]
@@ -121,6 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 	}()
 	if gs.Spec.Suspend {
+		r.dropSynced(req.NamespacedName)
 		s.suspended()
 		return ctrl.Result{}, nil
 	}
@@ -136,7 +138,8 @@ func (r *Reconciler) now() time.Time {
 
 // forget drops what this process keeps for a GitSync that is gone.
 func (r *Reconciler) forget(ctx context.Context, key types.NamespacedName) {
-	r.synced.Delete(key)
+	r.dropSynced(key)
+	r.syncLocks.Delete(key)
 	r.heal.forget(key)
 	r.forceFetch.Delete(key)
 	r.watch.Track(key, nil)

@@ -70,6 +70,9 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 	}
 	requeue := s.gs.Spec.GetInterval()
 	if start, retryIn := s.operationDue(ds, checkout.Commit); start || s.operationRunning(checkout.Commit) {
+		// While an operation runs, self-heal stands aside: the objects it would put back are the
+		// ones the operation is changing.
+		s.r.dropSynced(key)
 		op := &operation{run: s, applier: applier, ds: ds, revision: checkout.Commit}
 		if start {
 			op.start()
