@@ -9,6 +9,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -212,6 +213,10 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 		return 0, err
 	}
 	if _, err := applier.Apply(ctx, cmp.ForApply(desired, live)); err != nil {
+		if apierrors.HasStatusCause(unwrapAPI(err), corev1.NamespaceTerminatingCause) {
+			logger.V(1).Info("Not putting back an object whose namespace is being deleted")
+			return 0, nil
+		}
 		r.trigger(it.owner, false) // the reconcile reports the object OutOfSync
 		return 0, fmt.Errorf("apply %s again: %w", apply.Describe(it.id), err)
 	}
@@ -220,12 +225,14 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 		by = apply.LastOtherManager(live)
 	}
 	logger.Info("Reverted drift", "fields", fields, "manager", by)
-	r.driftEvent(set, it, fields, by)
+	r.driftEvent(set, it, desired, fields, by)
 	return 0, nil
 }
 
 // driftEvent records a revert on the GitSync, naming the fields and who changed them.
-func (r *Reconciler) driftEvent(set *syncedSet, it driftItem, fields []string, by string) {
+// The reverted object is the event's related object, so reverts of different objects are
+// separate events rather than one series.
+func (r *Reconciler) driftEvent(set *syncedSet, it driftItem, obj *unstructured.Unstructured, fields []string, by string) {
 	if r.Recorder == nil {
 		return
 	}
@@ -239,7 +246,7 @@ func (r *Reconciler) driftEvent(set *syncedSet, it driftItem, fields []string, b
 	if fields[0] == "(missing)" {
 		what = "deleted"
 	}
-	r.Recorder.Eventf(gs, nil, corev1.EventTypeNormal, "DriftReverted", "SelfHeal", "Reverted %s: %s", apply.Describe(it.id), what)
+	r.Recorder.Eventf(gs, obj, corev1.EventTypeNormal, "DriftReverted", "SelfHeal", "Reverted %s: %s", apply.Describe(it.id), what)
 }
 
 // trigger queues a reconcile of a GitSync now; with fetch, its next reconcile fetches instead of
