@@ -115,6 +115,26 @@ func (o *operation) followHook(ctx context.Context, t apply.Task, name string) (
 	return false, nil
 }
 
+// followSyncFail looks again at the SyncFail hooks a failed operation created: a hook that has
+// finished gets its result (HookSucceeded or HookFailed) and its delete policy, as the hooks of
+// the other phases do. The operation stays Failed with the reason it failed for. It reports
+// whether a SyncFail hook is still running, so that the caller looks again soon.
+func (o *operation) followSyncFail(ctx context.Context) (running bool) {
+	for _, t := range o.ds.plan.SyncFail {
+		r := o.result(t)
+		if r == nil || r.Result != v1alpha1.ResultHookRunning {
+			continue
+		}
+		if _, err := o.followHook(ctx, t, r.LiveName); err != nil {
+			o.run.log.Error(err, "SyncFail hook", "hook", apply.Describe(hookID(t, r.LiveName)))
+		}
+		if r := o.result(t); r != nil && r.Result == v1alpha1.ResultHookRunning {
+			running = true
+		}
+	}
+	return running
+}
+
 func hookID(t apply.Task, name string) inventory.ID {
 	id := t.ID
 	if name != "" {

@@ -96,13 +96,21 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 	} else if op := s.gs.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationSucceeded && op.Revision == checkout.Commit {
 		s.keepSynced(ds)
 	}
+	if op := s.gs.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationFailed && op.Revision == checkout.Commit {
+		// The SyncFail hooks of a failed operation run on after it, also while its retry waits:
+		// record how they end.
+		failed := &operation{run: s, applier: applier, ds: ds, revision: op.Revision}
+		if failed.followSyncFail(ctx) {
+			requeue = min(requeue, waitStep)
+		}
+	}
 	s.report(ds)
 	for _, h := range s.r.heal.fights(key, s.now) {
 		// Look again when the back-off can end, to clear its condition.
 		requeue = min(requeue, h.until.Add(healFightWindow).Sub(s.now)+time.Second)
 	}
 	if h := s.gs.Status.Health; h != nil && h.Status == v1alpha1.HealthProgressing {
-		// Until live watches arrive (part 2), look again soon so health does not wait an interval.
+		// Health comes from the objects' own status; look again soon so it does not wait an interval.
 		requeue = min(requeue, healthRecheck)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil

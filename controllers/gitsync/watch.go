@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/sluice-dev/sluice/api/sluice/v1alpha1"
+	"github.com/sluice-dev/sluice/sync/health"
 	"github.com/sluice-dev/sluice/sync/inventory"
 )
 
@@ -25,11 +26,14 @@ import (
 // when a kind first appears and stopped when no inventory holds it any more. Each lists and watches
 // only objects that carry a GitSync's ownership label, so its memory grows with the managed objects,
 // never with the cluster. It calls onChange for every change of a managed object after the initial
-// list (the reconcile that tracked the kind has just compared those).
+// list (the reconcile that tracked the kind has just compared those), and onHealth for an update
+// of status alone that moves the object's health (a Deployment becoming available, a child
+// GitSync going Degraded), so its owner's health follows at once rather than on a recheck.
 type liveWatch struct {
 	client   dynamic.Interface
 	mapper   meta.RESTMapper
 	onChange func(owner types.NamespacedName, id inventory.ID)
+	onHealth func(owner types.NamespacedName)
 	log      logr.Logger
 
 	mu        sync.Mutex
@@ -43,8 +47,8 @@ type kindWatch struct {
 	users    int
 }
 
-func newLiveWatch(client dynamic.Interface, mapper meta.RESTMapper, log logr.Logger, onChange func(types.NamespacedName, inventory.ID)) *liveWatch {
-	return &liveWatch{client: client, mapper: mapper, log: log, onChange: onChange,
+func newLiveWatch(client dynamic.Interface, mapper meta.RESTMapper, log logr.Logger, onChange func(types.NamespacedName, inventory.ID), onHealth func(types.NamespacedName)) *liveWatch {
+	return &liveWatch{client: client, mapper: mapper, log: log, onChange: onChange, onHealth: onHealth,
 		informers: map[schema.GroupVersionKind]*kindWatch{}, tracked: map[types.NamespacedName]map[schema.GroupVersionKind]bool{}}
 }
 
@@ -105,6 +109,8 @@ func (w *liveWatch) acquire(gvk schema.GroupVersionKind) {
 		UpdateFunc: func(oldObj, newObj any) {
 			if changedBeyondStatus(oldObj, newObj) {
 				w.notify(newObj)
+			} else if healthMoved(oldObj, newObj) {
+				w.notifyHealth(newObj)
 			}
 		},
 		DeleteFunc: w.notify,
@@ -134,19 +140,30 @@ func (w *liveWatch) release(gvk schema.GroupVersionKind) {
 
 // notify hands a changed or deleted managed object to onChange, as its owner and inventory id.
 func (w *liveWatch) notify(obj any) {
+	if u, owner, ok := ownedObject(obj); ok {
+		w.onChange(owner, inventory.Of(u))
+	}
+}
+
+// notifyHealth hands the owner of a managed object whose health moved to onHealth.
+func (w *liveWatch) notifyHealth(obj any) {
+	if _, owner, ok := ownedObject(obj); ok && w.onHealth != nil {
+		w.onHealth(owner)
+	}
+}
+
+// ownedObject is a watched object with the GitSync its ownership labels name.
+func ownedObject(obj any) (*unstructured.Unstructured, types.NamespacedName, bool) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
-		return
+		return nil, types.NamespacedName{}, false
 	}
 	l := u.GetLabels()
 	owner := types.NamespacedName{Namespace: l[v1alpha1.LabelGitSyncNamespace], Name: l[v1alpha1.LabelGitSyncName]}
-	if owner.Name == "" {
-		return
-	}
-	w.onChange(owner, inventory.Of(u))
+	return u, owner, owner.Name != ""
 }
 
 // Get returns a managed object from the watch. known is false when the kind is not watched or its
@@ -218,6 +235,16 @@ func changedBeyondStatus(oldObj, newObj any) bool {
 	}
 	return !equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
 		!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations())
+}
+
+// healthMoved is true when an update changed the object's health status (not only its message).
+func healthMoved(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(*unstructured.Unstructured)
+	n, ok2 := newObj.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return health.Assess(o).Status != health.Assess(n).Status
 }
 
 // trimManagedObject drops what the comparison never reads from a cached object: the last-applied

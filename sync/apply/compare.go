@@ -142,7 +142,7 @@ func managerFields(live *unstructured.Unstructured, managers []string) []path {
 			continue
 		}
 		set := &fieldpath.Set{}
-		if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
+		if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.GetRawBytes())); err != nil {
 			continue
 		}
 		set.Leaves().Iterate(func(fp fieldpath.Path) {

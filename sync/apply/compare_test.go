@@ -217,7 +217,7 @@ func managed(t *testing.T, manager, fields string) metav1.ManagedFieldsEntry {
 		t.Fatalf("bad fieldsV1 %s", fields)
 	}
 	return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+		FieldsV1: metav1.NewFieldsV1(fields)}
 }
 
 func obj(t *testing.T, doc string) *unstructured.Unstructured {

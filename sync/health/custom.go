@@ -43,7 +43,8 @@ func withDetail(what, detail string) string {
 
 // gitSyncHealth is the app-of-apps rule: a GitSync is as healthy as the objects it syncs. An
 // unobserved spec is Progressing, and so is a sync operation that is running (the objects are
-// about to change, so their last health is stale); otherwise status.health is surfaced as is. A
+// about to change, so their last health is stale); a Stalled one (a render that fails, retries
+// used up) is Degraded; otherwise status.health is surfaced as is. A
 // GitSync that has not reported health yet falls back to its Ready condition.
 func gitSyncHealth(obj *unstructured.Unstructured) Result {
 	if observedBehind(obj) {
@@ -51,6 +52,11 @@ func gitSyncHealth(obj *unstructured.Unstructured) Result {
 	}
 	if stringField(obj, "status", "operationState", "phase") == v1alpha1.OperationRunning {
 		return progressing(withDetail("sync is running", stringField(obj, "status", "operationState", "message")))
+	}
+	if c, ok := find(conditions(obj), "Stalled"); ok && c.isTrue() {
+		// A child that cannot render or has used up its retries will not converge on its own,
+		// whatever the health of what it applied before.
+		return degraded(withDetail("GitSync is stalled", c.text()))
 	}
 	if status := stringField(obj, "status", "health", "status"); status != "" {
 		return Result{Status: canonical(status), Message: stringField(obj, "status", "health", "message")}

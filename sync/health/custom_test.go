@@ -117,6 +117,17 @@ status:
   observedGeneration: 1
   conditions: [{type: Ready, status: "False", reason: FetchFailed, message: "fetch: authentication required", observedGeneration: 1}]
 `},
+		{name: "stalled on a render error, old objects healthy", status: v1alpha1.HealthDegraded, message: "GitSync is stalled: render apps at 1a2b3c4: apps/web.yaml:3: bad indentation", live: `
+apiVersion: sluice.dev/v1alpha1
+kind: GitSync
+metadata: {name: shop, generation: 2}
+status:
+  observedGeneration: 2
+  health: {status: Healthy}
+  conditions:
+  - {type: Ready, status: "False", reason: RenderFailed, message: "render apps at 1a2b3c4: apps/web.yaml:3: bad indentation", observedGeneration: 2}
+  - {type: Stalled, status: "True", reason: RenderFailed, message: "render apps at 1a2b3c4: apps/web.yaml:3: bad indentation", observedGeneration: 2}
+`},
 		{name: "no status yet", status: v1alpha1.HealthProgressing, live: `
 apiVersion: sluice.dev/v1alpha1
 kind: GitSync
