@@ -32,13 +32,27 @@ func (c *Comparer) Drift(live, desired *unstructured.Unstructured) (bool, []stri
 	if live == nil {
 		return true, []string{"(missing)"}
 	}
+	r := c.compare(live, desired)
+	return r.drifted(), r.fields
+}
+
+// compare is the one comparison behind Drift and Diff: the fields other writers own and the
+// ignored ones are left out of both objects, then compareObjects compares what is left. Diff reads
+// the sides it returns, so it shows a change exactly when Drift finds one.
+func (c *Comparer) compare(live, desired *unstructured.Unstructured) comparison {
 	l, d := c.normalize(live, desired)
-	return Differs(l, d)
+	return compareObjects(l, d)
 }
 
 // ForApply returns the object to apply for desired: desired itself, or, where live holds fields
 // other controllers own (route weights, managed routes, replicas an HPA sets), a copy that carries
 // live's values there, so a sync never resets what they set. desired is not modified.
+//
+// An owned field Git leaves out is left out of the apply too (server-side apply then leaves it to
+// its owner), unless it sits inside a value the apply replaces whole that Git sets: a Service's
+// spec.selector (an atomic map), a route's rules (atomic lists), Istio's lists. There the live value
+// is filled in, or the apply would drop it: a selector {app: web} from Git keeps the live
+// rollouts-pod-template-hash, a backendRef without a weight keeps the live weight.
 func (c *Comparer) ForApply(desired, live *unstructured.Unstructured) *unstructured.Unstructured {
 	if live == nil {
 		return desired
@@ -58,7 +72,7 @@ func (c *Comparer) ForApply(desired, live *unstructured.Unstructured) *unstructu
 	}
 	changed := false
 	for _, p := range f.fields {
-		if _, c := graft(out.Object, src, p); c {
+		if _, c := graft(out.Object, src, p, false); c {
 			changed = true
 		}
 	}

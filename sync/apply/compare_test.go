@@ -22,10 +22,11 @@ func rollout(t *testing.T, doc string) *rov1.Rollout {
 	return ro
 }
 
-// canaryRollout shifts the HTTPRoute web and the VirtualService web-vs, with one managed route.
+// canaryRollout shifts the HTTPRoute web and the VirtualService web-vs (host-level: destinations
+// are told apart by host), with one managed route.
 const canaryRollout = `{metadata: {name: web, namespace: shop}, spec: {strategy: {canary: {canaryService: web-canary, stableService: web-stable,
   trafficRouting: {managedRoutes: [{name: header-canary}], plugins: {"argoproj-labs/gatewayAPI": {httpRoute: web}},
-    istio: {virtualService: {name: web-vs}, destinationRule: {name: web-dr, canarySubsetName: canary, stableSubsetName: stable}}}}}}}`
+    istio: {virtualService: {name: web-vs}}}}}}}`
 
 const routeDesired = `{apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: {name: web, namespace: shop},
   spec: {parentRefs: [{name: gw}], rules: [{matches: [{path: {type: PathPrefix, value: /}}],

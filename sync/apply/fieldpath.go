@@ -8,15 +8,21 @@ import (
 )
 
 // A path names fields of an unstructured object, one step per level. A step selects a map key,
-// every list item (each), the list items whose field has one of some values (items), the list item
-// with some field values or equal to a value (a managedFields key), a list index, or, for a JSON
-// pointer token, whichever of a map key or list index the object holds there.
+// the list items whose field has one of some values (items), the list items an ownership rule
+// picks (match), the list item with some field values or equal to a value (a managedFields key),
+// a list index, or, for a JSON pointer token, whichever of a map key or list index the object
+// holds there.
 type path []step
 
 type step struct {
 	key   string
-	each  bool
 	index int // -1 when not an index step
+	// atomic marks a step whose value server-side apply replaces whole when Git sets it (a map
+	// with x-kubernetes-map-type atomic, a list without list-map keys): graft then fills in what
+	// Git omits below it, since the apply would otherwise drop it.
+	atomic bool
+	// match: the list items an ownership rule picks, paired across objects by what they are.
+	match *itemMatch
 	// items: list items whose field itemField has one of itemValues.
 	itemField  string
 	itemValues []string
@@ -29,11 +35,31 @@ type step struct {
 	pointer bool
 }
 
+// itemMatch picks list items by what they are rather than where they are (the backendRefs that
+// name a Rollout's Services), and pairs an item of one object's list with the same item of the
+// other object's list, so that a value is copied between the right items when Git and the cluster
+// order or shape a list differently.
+type itemMatch struct {
+	selects func(item any) bool
+	// pair returns the index of the item of src that dst[i] pairs with, or -1. It returns only
+	// items selects picks.
+	pair func(dst []any, i int, src []any) int
+}
+
 func key(k string) step { return step{key: k, index: -1} }
-func each() step        { return step{each: true, index: -1} }
 func itemsNamed(names []string) step {
 	return step{itemField: "name", itemValues: names, index: -1}
 }
+
+// atomicKey is key(k) for a value server-side apply replaces whole (see step.atomic).
+func atomicKey(k string) step {
+	s := key(k)
+	s.atomic = true
+	return s
+}
+
+// matching is a step over the list items m picks.
+func matching(m *itemMatch) step { return step{match: m, index: -1} }
 
 // keys is a path of map keys, "spec.replicas".
 func keys(dotted string) path {
@@ -67,7 +93,7 @@ func parsePointer(ptr string) (path, error) {
 func (s step) matches(node any) (mapKey string, idx []int, ok bool) {
 	switch n := node.(type) {
 	case map[string]any:
-		if s.each || s.index >= 0 || s.itemField != "" || s.keyed != nil || s.hasValue {
+		if s.index >= 0 || s.itemField != "" || s.keyed != nil || s.hasValue || s.match != nil {
 			return "", nil, false
 		}
 		if _, present := n[s.key]; !present {
@@ -87,8 +113,8 @@ func (s step) matches(node any) (mapKey string, idx []int, ok bool) {
 
 func (s step) selects(i int, item any) bool {
 	switch {
-	case s.each:
-		return true
+	case s.match != nil:
+		return s.match.selects(item)
 	case s.index >= 0:
 		return i == s.index
 	case s.pointer:
@@ -161,16 +187,24 @@ func stripAt(node any, p path) any {
 	return node
 }
 
-// graft copies the values p names from src into dst where dst holds the same structure: list
-// steps pair items by position (each, index) or by what they select (items, keyed). A value src
-// lacks is left as dst has it. It returns whether anything changed.
-func graft(dst, src any, p path) (any, bool) {
+// graft copies the values p names from src (live) into dst (what will be applied) where dst holds
+// the same structure: list steps pair items by position (index, pointer), by what they select
+// (items, keyed) or as their match pairs them. A value src lacks is left as dst has it. It returns
+// whether anything changed.
+//
+// Where dst lacks a key, fill decides. Outside an atomic value (fill false) the key is left out:
+// Git does not set it, so the apply leaves it to its owner. Below a step marked atomic whose value
+// dst has (graft passes fill on from there), the apply replaces that value whole and would drop
+// the owner's field, so the key is filled in from src, with the maps leading to it. List items are
+// never made up: an owned field is carried over only into an item Git has.
+func graft(dst, src any, p path, fill bool) (any, bool) {
 	if len(p) == 0 {
 		if reflect.DeepEqual(dst, src) {
 			return dst, false
 		}
 		return deepCopyJSON(src), true
 	}
+	inside := fill || p[0].atomic
 	switch d := dst.(type) {
 	case map[string]any:
 		s, ok := src.(map[string]any)
@@ -178,13 +212,24 @@ func graft(dst, src any, p path) (any, bool) {
 			return dst, false
 		}
 		k, _, ok := p[0].matches(s)
-		if !ok {
+		if !ok || s[k] == nil {
 			return dst, false
 		}
-		if _, present := d[k]; !present {
-			return dst, false // Git does not set it: the apply leaves it to its owner anyway
+		dv, present := d[k]
+		if !present {
+			if !fill {
+				return dst, false // Git does not set it: the apply leaves it to its owner anyway
+			}
+			if len(p) == 1 {
+				d[k] = deepCopyJSON(s[k])
+				return d, true
+			}
+			if _, isMap := s[k].(map[string]any); !isMap {
+				return dst, false // a list: its items are Git's to name
+			}
+			dv = map[string]any{}
 		}
-		v, changed := graft(d[k], s[k], p[1:])
+		v, changed := graft(dv, s[k], p[1:], inside)
 		if changed {
 			d[k] = v
 		}
@@ -199,11 +244,11 @@ func graft(dst, src any, p path) (any, bool) {
 			if !p[0].selects(i, d[i]) {
 				continue
 			}
-			j := pairedItem(p[0], i, d[i], s)
+			j := pairedItem(p[0], d, i, s)
 			if j < 0 {
 				continue
 			}
-			v, c := graft(d[i], s[j], p[1:])
+			v, c := graft(d[i], s[j], p[1:], inside)
 			if c {
 				d[i], changed = v, true
 			}
@@ -213,10 +258,13 @@ func graft(dst, src any, p path) (any, bool) {
 	return dst, false
 }
 
-// pairedItem finds the item of src that item i of dst pairs with under s.
-func pairedItem(s step, i int, item any, src []any) int {
+// pairedItem finds the item of src that item i of dst pairs with under s, or -1.
+func pairedItem(s step, dst []any, i int, src []any) int {
+	item := dst[i]
 	switch {
-	case s.each || s.index >= 0 || s.pointer:
+	case s.match != nil:
+		return s.match.pair(dst, i, src)
+	case s.index >= 0 || s.pointer:
 		if i < len(src) {
 			return i
 		}

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,9 +15,9 @@ import (
 // DestinationRules and workloads its Rollouts name, and the replicas HorizontalPodAutoscalers set.
 // docs/gitsync.md ("Fields other controllers own") lists the rule.
 type Others struct {
-	// routes are the HTTPRoutes, GRPCRoutes and VirtualServices a Rollout shifts, with the names
-	// of its managed (header and mirror) routes.
-	routes map[objectKey][]string
+	// routes are the HTTPRoutes, GRPCRoutes and VirtualServices Rollouts shift, with what each
+	// Rollout claims on them (several Rollouts may share one route, each with its own Services).
+	routes map[objectKey][]routeClaim
 	// scaled are the objects whose spec.replicas a Rollout or an HPA sets.
 	scaled map[objectKey]bool
 }
@@ -34,9 +35,10 @@ const (
 )
 
 // NewOthers reads what the Rollouts and HorizontalPodAutoscalers (autoscaling/v1 or v2, as
-// unstructured objects) name. Either may be empty.
+// unstructured objects) name. Either may be empty. It only reads them: the Rollouts may be shared
+// cache objects.
 func NewOthers(rollouts []*rov1.Rollout, hpas []*unstructured.Unstructured) *Others {
-	o := &Others{routes: map[objectKey][]string{}, scaled: map[objectKey]bool{}}
+	o := &Others{routes: map[objectKey][]routeClaim{}, scaled: map[objectKey]bool{}}
 	for _, ro := range rollouts {
 		o.addRollout(ro)
 	}
@@ -66,10 +68,11 @@ func (o *Others) addRollout(ro *rov1.Rollout) {
 		return
 	}
 	tr := c.TrafficRouting
-	var managed []string
+	base := routeClaim{services: services{namespace: ns, canary: c.CanaryService, stable: c.StableService}}
 	for _, m := range tr.ManagedRoutes {
-		managed = append(managed, m.Name)
+		base.managed = append(base.managed, m.Name)
 	}
+	claim := func(k objectKey, rc routeClaim) { o.routes[k] = append(o.routes[k], rc) }
 	if gw, err := tr.GatewayAPI(); err == nil && gw != nil {
 		routeNS := ns
 		if gw.Namespace != "" {
@@ -77,7 +80,7 @@ func (o *Others) addRollout(ro *rov1.Rollout) {
 		}
 		add := func(kind, name string) {
 			if name != "" {
-				o.routes[objectKey{groupGateway, kind, routeNS, name}] = managed
+				claim(objectKey{groupGateway, kind, routeNS, name}, base)
 			}
 		}
 		add("HTTPRoute", gw.HTTPRoute)
@@ -90,18 +93,30 @@ func (o *Others) addRollout(ro *rov1.Rollout) {
 		}
 	}
 	if is := tr.Istio; is != nil {
-		vss := is.VirtualServices
+		var vss []rov1.IstioVirtualService // a new slice: appending to the Rollout's could write into a shared cache object
 		if is.VirtualService != nil {
 			vss = append(vss, *is.VirtualService)
 		}
-		for _, vs := range vss {
-			name, vsNS := vs.Name, ns
-			if n, rest, ok := strings.Cut(vs.Name, "."); ok { // name.namespace, as Argo Rollouts reads it
-				name, vsNS = n, rest
+		vss = append(vss, is.VirtualServices...)
+		for i := range vss {
+			rc := base
+			rc.vs = &vss[i]
+			if dr := is.DestinationRule; dr != nil && dr.CanarySubsetName != "" {
+				rc.canarySubset, rc.stableSubset = dr.CanarySubsetName, dr.StableSubsetName
 			}
-			o.routes[objectKey{groupIstio, "VirtualService", vsNS, name}] = managed
+			name, vsNS := virtualServiceKey(vss[i].Name, ns)
+			claim(objectKey{groupIstio, "VirtualService", vsNS, name}, rc)
 		}
 	}
+}
+
+// virtualServiceKey resolves a trafficRouting.istio virtualService name as the rollout controller
+// does: "name.namespace" names another namespace; any other name is in the Rollout's namespace.
+func virtualServiceKey(name, rolloutNS string) (string, string) {
+	if parts := strings.Split(name, "."); len(parts) == 2 {
+		return parts[0], parts[1]
+	}
+	return name, rolloutNS
 }
 
 // foreign is what other writers own in one object: fields, and the named items of lists (the
@@ -117,10 +132,15 @@ type managedItems struct {
 }
 
 var (
-	hashSelector  = path{key("spec"), key("selector"), key(rov1.PodTemplateHashLabelKey)}
+	// A Service's spec.selector is an atomic map: the hash key is filled in from live when Git sets
+	// the selector without it, or the apply would take it away from the rollout controller.
+	hashSelector  = path{key("spec"), atomicKey("selector"), key(rov1.PodTemplateHashLabelKey)}
 	managedByAnno = path{key("metadata"), key("annotations"), key(rov1.ManagedByRolloutsAnnotationKey)}
-	subsetHash    = keys("spec.subsets").then(each(), key("labels"), key(rov1.PodTemplateHashLabelKey))
-	specReplicas  = keys("spec.replicas")
+	// A DestinationRule's subsets are an atomic list (Istio's CRDs have no list-map keys), so a
+	// subset Git sets gets the live hash label even when Git gives it no labels; subsets pair by name.
+	subsetHash = path{key("spec"), atomicKey("subsets"), matching(byNameOrPosition(nil, "")),
+		key("labels"), key(rov1.PodTemplateHashLabelKey)}
+	specReplicas = keys("spec.replicas")
 )
 
 // of returns what other writers own in obj (desired or live: only its kind and name matter).
@@ -140,19 +160,33 @@ func (o *Others) of(obj *unstructured.Unstructured) foreign {
 	if o.scaled[k] {
 		f.fields = append(f.fields, specReplicas)
 	}
-	managed, shifted := o.routes[k]
-	if !shifted {
+	claims := o.routes[k]
+	if len(claims) == 0 {
 		return f
 	}
-	switch gvk.Kind {
-	case "HTTPRoute", "GRPCRoute":
-		f.fields = append(f.fields, keys("spec.rules").then(each(), key("backendRefs"), each(), key("weight")))
-		f.managed = append(f.managed, managedItems{keys("spec.rules"), managed})
-	case "VirtualService":
-		for _, list := range []string{"http", "tls", "tcp"} {
-			f.fields = append(f.fields, keys("spec."+list).then(each(), key("route"), each(), key("weight")))
+	var managed []string
+	for _, c := range claims {
+		for _, m := range c.managed {
+			if !slices.Contains(managed, m) {
+				managed = append(managed, m)
+			}
 		}
-		f.managed = append(f.managed, managedItems{keys("spec.http"), managed})
+	}
+	switch k.kind {
+	case "HTTPRoute", "GRPCRoute":
+		for _, c := range claims {
+			f.fields = append(f.fields, c.gatewayWeights(k.namespace, managed))
+		}
+		if len(managed) > 0 {
+			f.managed = append(f.managed, managedItems{keys("spec.rules"), managed})
+		}
+	case "VirtualService":
+		for _, c := range claims {
+			f.fields = append(f.fields, c.istioWeights(managed)...)
+		}
+		if len(managed) > 0 {
+			f.managed = append(f.managed, managedItems{keys("spec.http"), managed})
+		}
 	}
 	return f
 }
