@@ -3,6 +3,7 @@ package gitsync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,11 @@ import (
 // syncedSet is what a GitSync's last successful sync applied: the desired objects live drift is
 // compared against, and how to compare and re-apply them.
 type syncedSet struct {
-	uid            types.UID
+	uid types.UID
+	// generation is the GitSync's spec this set was applied under; self-heal acts only while the
+	// GitSync is still at it (a later spec that has not synced yet may have turned selfHeal off,
+	// changed the ServiceAccount or ignoreDifferences).
+	generation     int64
 	objs           []*unstructured.Unstructured
 	byID           map[inventory.ID]*unstructured.Unstructured
 	selfHeal       bool
@@ -49,20 +54,6 @@ type driftItem struct {
 type healBook struct {
 	mu sync.Mutex
 	m  map[driftItem]*healState
-}
-
-func (b *healBook) get(it driftItem) *healState {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.m == nil {
-		b.m = map[driftItem]*healState{}
-	}
-	h, ok := b.m[it]
-	if !ok {
-		h = &healState{}
-		b.m[it] = h
-	}
-	return h
 }
 
 // mark notes that an object was reported drifted; settle clears the note and reports whether it was
@@ -86,14 +77,44 @@ func (b *healBook) settle(it driftItem) bool {
 	return true
 }
 
-// fights returns the objects of owner that self-heal backs off from at now, with their state.
+// decide says whether self-heal reverts the object now (see healState.decide). When it backs off
+// instead, the other writer and the fields are noted for the condition, and started reports
+// whether this is a new step of the back-off (the GitSync's status then has something new to
+// say); the waits in between are silent.
+func (b *healBook) decide(it driftItem, now time.Time, live *unstructured.Unstructured, fields []string) (revert bool, wait time.Duration, started bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[driftItem]*healState{}
+	}
+	h, ok := b.m[it]
+	if !ok {
+		h = &healState{}
+		b.m[it] = h
+	}
+	steps := h.backoffs
+	revert, wait = h.decide(now)
+	if revert {
+		return true, 0, false
+	}
+	if live != nil {
+		h.manager = apply.LastOtherManager(live)
+	}
+	h.fields = slices.Clone(fields)
+	return false, wait, h.backoffs != steps
+}
+
+// fights returns the objects of owner that self-heal backs off from at now, with a copy of their
+// state.
 func (b *healBook) fights(owner types.NamespacedName, now time.Time) map[inventory.ID]healState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := map[inventory.ID]healState{}
 	for it, h := range b.m {
 		if it.owner == owner && h.fighting(now) {
-			out[it.id] = *h
+			c := *h
+			c.reverts, c.fields = slices.Clone(h.reverts), slices.Clone(h.fields)
+			out[it.id] = c
 		}
 	}
 	return out
@@ -180,6 +201,9 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 	if desired == nil {
 		return 0, nil // not in Git (any more): prune's business, not drift
 	}
+	if current, err := r.current(ctx, it.owner, set); err != nil || !current {
+		return 0, err
+	}
 	live, known := r.watch.Get(desired.GroupVersionKind(), it.id.Namespace, it.id.Name)
 	if !known {
 		return 0, nil
@@ -197,21 +221,22 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 	}
 	r.metrics.drift(it.owner)
 	logger := log.FromContext(ctx).WithValues("gitsync", it.owner.String(), "object", apply.Describe(it.id))
-	h := r.heal.get(it)
 	if !set.selfHeal {
 		logger.Info("Drift found", "fields", fields)
 		r.heal.mark(it)
 		r.trigger(it.owner, false)
 		return 0, nil
 	}
-	revert, wait := h.decide(r.now())
+	revert, wait, started := r.heal.decide(it, r.now(), live, fields)
 	if !revert {
-		if live != nil {
-			h.manager = apply.LastOtherManager(live)
+		if started {
+			manager := ""
+			if live != nil {
+				manager = apply.LastOtherManager(live)
+			}
+			logger.Info("Self-heal backs off: another writer keeps changing the object", "manager", manager, "fields", fields, "retryIn", wait.String())
+			r.trigger(it.owner, false) // the reconcile says so in the Synced condition
 		}
-		h.fields = fields
-		logger.Info("Self-heal backs off: another writer keeps changing the object", "manager", h.manager, "fields", fields, "retryIn", wait.String())
-		r.trigger(it.owner, false)
 		return wait, nil
 	}
 	applier, err := r.Clients.For(it.owner.Namespace, set.serviceAccount)
@@ -233,6 +258,21 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 	logger.Info("Reverted drift", "fields", fields, "manager", by)
 	r.driftEvent(set, it, desired, fields, by)
 	return 0, nil
+}
+
+// current reports whether the GitSync a synced set belongs to still stands behind it: the same
+// object (uid), not being deleted, not suspended, at the spec the set was applied under. A spec
+// change that has not synced yet (or failed to: a render error, a fetch failure, an InvalidSpec)
+// stops self-heal until a sync of the new spec succeeds; the reconcile reports drift meanwhile.
+func (r *Reconciler) current(ctx context.Context, key types.NamespacedName, set *syncedSet) (bool, error) {
+	gs := &v1alpha1.GitSync{}
+	if err := r.Client.Get(ctx, key, gs); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read GitSync %s before self-heal: %w", key, err)
+	}
+	return gs.UID == set.uid && gs.DeletionTimestamp == nil && !gs.Spec.Suspend && gs.Generation == set.generation, nil
 }
 
 // driftEvent records a revert on the GitSync, naming the fields and who changed them.
@@ -291,18 +331,22 @@ func (r *Reconciler) comparer(ctx context.Context, desired []*unstructured.Unstr
 			hpas = append(hpas, o)
 		}
 	}
+	// Every Rollout: one may name a route in another namespace (a VirtualService as name.namespace,
+	// a Gateway API route with its namespace). An HPA scales only in its own namespace.
+	rollouts = append(rollouts, r.liveRollouts(ctx)...)
 	for ns := range namespaces {
-		rollouts = append(rollouts, r.liveRollouts(ctx, ns)...)
 		hpas = append(hpas, r.liveHPAs(ctx, ns)...)
 	}
 	return &apply.Comparer{Others: apply.NewOthers(rollouts, hpas), Ignore: ignore, RespectIgnore: respect}
 }
 
-func (r *Reconciler) liveRollouts(ctx context.Context, ns string) []*rov1.Rollout {
+// liveRollouts lists the cluster's Rollouts from the cache, without copying them: they are only
+// read (apply.NewOthers records names and fields; it never changes a Rollout).
+func (r *Reconciler) liveRollouts(ctx context.Context) []*rov1.Rollout {
 	list := &rov1.RolloutList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		if !meta.IsNoMatchError(err) {
-			log.FromContext(ctx).V(1).Info("List the Rollouts whose fields the sync leaves alone", "namespace", ns, "error", err.Error())
+			log.FromContext(ctx).V(1).Info("List the Rollouts whose fields the sync leaves alone", "error", err.Error())
 		}
 		return nil
 	}

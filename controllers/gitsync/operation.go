@@ -149,6 +149,7 @@ func (o *operation) wave(ctx context.Context, w apply.Wave, gate bool) (bool, st
 // CRDs until Established, then the REST mapping is refreshed), then the rest concurrently.
 func (o *operation) applyObjects(ctx context.Context, tasks []apply.Task) (string, error) {
 	var first, rest []apply.Task
+	fights := o.run.r.heal.fights(o.run.key(), o.run.now)
 	for _, t := range tasks {
 		if other, shared := o.ds.shared[t.ID]; shared {
 			msg := fmt.Sprintf("%s is managed by GitSync %s; not taking it over", apply.Describe(t.ID), other)
@@ -157,6 +158,13 @@ func (o *operation) applyObjects(ctx context.Context, tasks []apply.Task) (strin
 		}
 		if _, differs := o.ds.outOfSync[t.ID]; !differs {
 			o.recordOnce(t, v1alpha1.ResultSynced, "unchanged")
+			continue
+		}
+		if _, fighting := fights[t.ID]; fighting && o.revision == o.run.gs.Status.LastAppliedRevision {
+			// Another writer keeps changing this object back and self-heal backs off from it: an
+			// operation of the same revision (started for another object) does not fight in its
+			// place. The Synced condition names the writer; a new revision, a spec change or a
+			// requested sync applies it again.
 			continue
 		}
 		if t.ID.Kind == "Namespace" || apply.IsCRD(t.Obj) {

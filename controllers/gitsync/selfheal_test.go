@@ -1,8 +1,15 @@
 package gitsync
 
 import (
+	"sync"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sluice-dev/sluice/sync/inventory"
 )
 
 func TestSelfHealBacksOffFromAFight(t *testing.T) {
@@ -47,5 +54,53 @@ func TestSelfHealBacksOffFromAFight(t *testing.T) {
 		if revert, _ := h.decide(later.Add(time.Duration(i) * time.Second)); !revert {
 			t.Fatalf("after the fight, revert %d refused", i+1)
 		}
+	}
+}
+
+// The book's decide notes the other writer and reports a new back-off step once, and what fights
+// returns is a copy: a reconcile reading it while drift workers decide is not a data race (run
+// with -race).
+func TestHealBookDecideAndFights(t *testing.T) {
+	var b healBook
+	it := driftItem{owner: types.NamespacedName{Namespace: "shop", Name: "web"}, id: inventory.ID{Namespace: "shop", Name: "web", Group: "apps", Kind: "Deployment"}}
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	live := &unstructured.Unstructured{}
+	live.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: &metav1.Time{Time: t0}}})
+	for i := range 3 {
+		if revert, _, started := b.decide(it, t0.Add(time.Duration(i)*time.Millisecond), live, []string{"spec.replicas"}); !revert || started {
+			t.Fatalf("revert %d: revert=%v started=%v", i+1, revert, started)
+		}
+	}
+	revert, wait, started := b.decide(it, t0.Add(10*time.Millisecond), live, []string{"spec.replicas"})
+	if revert || wait != 2*time.Second || !started {
+		t.Fatalf("fourth drift: revert=%v wait=%v started=%v, want a new 2s back-off", revert, wait, started)
+	}
+	if _, _, started := b.decide(it, t0.Add(time.Second), live, []string{"spec.replicas"}); started {
+		t.Errorf("a drift during the wait started the back-off again")
+	}
+	f := b.fights(it.owner, t0.Add(time.Second))
+	h, ok := f[it.id]
+	if !ok || h.manager != "kubectl-edit" || len(h.fields) != 1 || h.fields[0] != "spec.replicas" {
+		t.Fatalf("fights = %+v, want the Deployment with manager kubectl-edit and spec.replicas", f)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			b.decide(it, t0.Add(time.Duration(i)*time.Second), live, []string{"spec.replicas", "spec.template"})
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			for _, h := range b.fights(it.owner, t0.Add(time.Duration(i)*time.Second)) {
+				_ = len(h.fields) + len(h.reverts) + len(h.manager)
+			}
+		}
+	}()
+	wg.Wait()
+	if len(h.fields) != 1 {
+		t.Errorf("the copy fights returned changed under a later decide: %v", h.fields)
 	}
 }

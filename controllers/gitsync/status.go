@@ -113,8 +113,10 @@ func fightMessage(fights map[inventory.ID]healState, now time.Time) string {
 		who = fmt.Sprintf("field manager %q", h.manager)
 	}
 	msg := fmt.Sprintf("%s keeps changing %s back (%s); self-heal backs off", who, apply.Describe(ids[0]), strings.Join(h.fields, ", "))
-	if wait := h.until.Sub(now); wait > 0 {
-		msg += fmt.Sprintf(", next attempt in %s", wait.Round(time.Second))
+	if h.until.After(now) {
+		// An absolute time, so that the message (and the status) changes only when a back-off
+		// step starts, not on every reconcile.
+		msg += ", next attempt at " + h.until.UTC().Format(time.RFC3339)
 	}
 	if len(ids) > 1 {
 		msg += fmt.Sprintf(" (and %d more objects)", len(ids)-1)

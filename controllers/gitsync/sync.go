@@ -75,6 +75,11 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		s.r.dropSynced(key)
 		op := &operation{run: s, applier: applier, ds: ds, revision: checkout.Commit}
 		if start {
+			if s.syncRequested() || s.gs.Generation != s.gs.Status.ObservedGeneration {
+				// A person asked for this sync, or changed the spec: what self-heal was backing
+				// off from is applied again, and the back-off starts over.
+				s.r.heal.forget(key)
+			}
 			op.start()
 		}
 		if wait := op.execute(ctx); wait > 0 {
@@ -274,7 +279,7 @@ func observe(ctx context.Context, a *apply.Applier, tasks []apply.Task, old []in
 // its kinds.
 func (s *run) keepSynced(ds *desiredState) {
 	set := &syncedSet{
-		uid: s.gs.UID, byID: make(map[inventory.ID]*unstructured.Unstructured, len(ds.plan.Objects)),
+		uid: s.gs.UID, generation: s.gs.Generation, byID: make(map[inventory.ID]*unstructured.Unstructured, len(ds.plan.Objects)),
 		ignore: s.gs.Spec.IgnoreDifferences, respectIgnore: s.gs.Spec.HasSyncOption("RespectIgnoreDifferences"),
 		serviceAccount: s.serviceAccount(),
 	}
