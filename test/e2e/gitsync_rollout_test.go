@@ -1,18 +1,29 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
 )
 
-func gitopsRolloutFiles(image string) map[string]string {
+// gitopsRolloutFiles is the config repo of a Rollout with its Services and HTTPRoute; owner is an
+// annotation on the Services and the route, so a commit can change them without touching the
+// fields the rollout controller owns.
+func gitopsRolloutFiles(image, owner string) map[string]string {
 	service := func(name string) string {
-		return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n  selector: {app: web}\n  ports:\n  - {port: 80, targetPort: 8080}\n"
+		return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\n  annotations: {team: " + owner + "}\nspec:\n  selector: {app: web}\n  ports:\n  - {port: 80, targetPort: 8080}\n"
 	}
 	return map[string]string{
 		"app/services.yaml": service("web-stable") + "---\n" + service("web-canary"),
@@ -20,6 +31,7 @@ func gitopsRolloutFiles(image string) map[string]string {
 kind: HTTPRoute
 metadata:
   name: web
+  annotations: {team: ` + owner + `}
 spec:
   parentRefs: [{name: gateway}]
   rules:
@@ -62,7 +74,9 @@ spec:
 // HTTPRoute all come from Git through a GitSync with selfHeal (and a 2s interval, so the interval
 // path is exercised too). An image bump committed to Git walks the canary 100/0 → 80/20 → 40/60 →
 // 100/0 on the new stable, and the sync never resets the weights or the Service selectors the
-// rollout controller sets: the walk never goes back, the GitSync is never OutOfSync over them.
+// rollout controller sets: the walk never goes back, the GitSync is never OutOfSync over them, and
+// a commit that changes the Services and the route mid-canary (applied while the rollout holds
+// 80/20) leaves every version of the Services with its hash selector key.
 func TestGitSyncManagedRolloutWalksItsCanary(t *testing.T) {
 	startManager(t, setupRollout)
 	startGitSyncController(t)
@@ -70,7 +84,7 @@ func TestGitSyncManagedRolloutWalksItsCanary(t *testing.T) {
 	startFakeGateway(t, ns, "web")
 	credentialsSecret(t, ns)
 	srv, repo := gitRepo(t)
-	rev1 := commit(t, repo, "app v1", gitopsRolloutFiles("app:1"))
+	rev1 := commit(t, repo, "app v1", gitopsRolloutFiles("app:1", "shop"))
 	newGitSync(t, ns, "app", srv.URL("config"), "app", func(gs *sluicev1alpha1.GitSync) {
 		gs.Spec.SyncPolicy.Automated.SelfHeal = true
 		gs.Spec.Interval = "2s"
@@ -81,16 +95,41 @@ func TestGitSyncManagedRolloutWalksItsCanary(t *testing.T) {
 		t.Fatalf("stable Service selects %q, want the stable ReplicaSet %q", h, oldHash)
 	}
 
-	rev2 := commit(t, repo, "app v2", gitopsRolloutFiles("app:2"))
+	// Every version of the two Services from here on selects a ReplicaSet by its hash: a sync
+	// that replaced the (atomic) selector with Git's would show as a version without it, even if
+	// the rollout controller put the key back a moment later.
+	lostHash := watchServiceSelectors(t, ns, "web-stable", "web-canary")
+	commit(t, repo, "app v2", gitopsRolloutFiles("app:2", "shop"))
 	var walk []string
 	var outOfSync []string
+	// Mid-canary, a commit changes the Services and the route (an annotation; Git's selectors
+	// have no hash key and its weights are 100/0) and a sync is requested: they are applied while
+	// the rollout controller holds 80/20 and the hash selectors, and must keep both.
+	rev3, rev3Checked := "", false
 	eventually(t, 2*time.Minute, "the canary to walk to the new stable", func() (bool, error) {
 		w := routeWeights(t, ns)
 		if len(walk) == 0 || walk[len(walk)-1] != w {
 			walk = append(walk, w)
 		}
+		if rev3 == "" && w == "80/20" {
+			rev3 = commit(t, repo, "services and route: new owner", gitopsRolloutFiles("app:2", "payments"))
+			requestSync(t, ns, "app")
+		}
 		gs := getGitSync(t, ns, "app")
-		if s := gs.Status.Sync; s != nil && s.Revision == rev2 && s.Status == sluicev1alpha1.SyncStatusOutOfSync {
+		if rev3 != "" && !rev3Checked && gs.Status.LastAppliedRevision == rev3 {
+			rev3Checked = true
+			ro := getRollout(t, ns, "web")
+			if ro.Status.Phase == v1alpha1.RolloutPhaseHealthy {
+				t.Errorf("the commit of the Services and the route was applied only after the canary ended; it must land mid-canary to test anything")
+			}
+			if h := serviceHash(t, ns, "web-canary"); h == "" || h == oldHash {
+				t.Errorf("after a sync of the Services mid-canary, the canary Service selects %q, want the canary ReplicaSet's hash", h)
+			}
+			if h := serviceHash(t, ns, "web-stable"); h != oldHash {
+				t.Errorf("after a sync of the Services mid-canary, the stable Service selects %q, want the stable ReplicaSet %q", h, oldHash)
+			}
+		}
+		if s := gs.Status.Sync; s != nil && s.Revision != rev1 && s.Status == sluicev1alpha1.SyncStatusOutOfSync {
 			outOfSync = append(outOfSync, strings.Join(s.OutOfSync, "; "))
 		}
 		ro := getRollout(t, ns, "web")
@@ -101,7 +140,7 @@ func TestGitSyncManagedRolloutWalksItsCanary(t *testing.T) {
 			}
 		}
 		return ro.Status.Phase == v1alpha1.RolloutPhaseHealthy && ro.Status.StableRS != oldHash && w == "100/0" &&
-			gs.Status.LastAppliedRevision == rev2, nil
+			rev3Checked, nil
 	})
 	got := strings.Join(walk, " ")
 	if len(walk) < 4 {
@@ -117,11 +156,14 @@ func TestGitSyncManagedRolloutWalksItsCanary(t *testing.T) {
 			break
 		}
 	}
+	if lost := lostHash(); len(lost) > 0 {
+		t.Errorf("a Service lost its pod-template-hash selector key during the canary: %v", lost)
+	}
 	final := getRollout(t, ns, "web")
 	eventually(t, 30*time.Second, "the stable Service to select the new pods", func() (bool, error) {
 		return serviceHash(t, ns, "web-stable") == final.Status.StableRS, nil
 	})
-	waitGitSync(t, ns, "app", 10*time.Second, "Synced at the new revision", syncedAt(rev2))
+	waitGitSync(t, ns, "app", 10*time.Second, "Synced at the new revision", syncedAt(rev3))
 	// For four more interval passes the route and the selectors stay the rollout's, and the sync
 	// starts no operation (it writes nothing).
 	hist := len(getGitSync(t, ns, "app").Status.History)
@@ -133,5 +175,44 @@ func TestGitSyncManagedRolloutWalksItsCanary(t *testing.T) {
 			t.Fatalf("the sync ran %d more operations on an unchanged revision", n-hist)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// watchServiceSelectors watches the named Services until the test ends and returns a function
+// listing the versions seen whose selector has no pod-template-hash key.
+func watchServiceSelectors(t *testing.T, ns string, names ...string) func() []string {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := cs.CoreV1().Services(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		cancel()
+		t.Fatalf("watch Services: %v", err)
+	}
+	var mu sync.Mutex
+	var lost []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			svc, ok := ev.Object.(*corev1.Service)
+			if !ok || !slices.Contains(names, svc.Name) || ev.Type == watch.Deleted {
+				continue
+			}
+			if _, has := svc.Spec.Selector[v1alpha1.PodTemplateHashLabelKey]; !has {
+				mu.Lock()
+				lost = append(lost, fmt.Sprintf("%s at resourceVersion %s: %v", svc.Name, svc.ResourceVersion, svc.Spec.Selector))
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { w.Stop(); cancel(); <-done })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(lost)
 	}
 }
