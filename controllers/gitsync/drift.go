@@ -61,9 +61,15 @@ type healBook struct {
 func (b *healBook) mark(it driftItem) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if h := b.m[it]; h != nil {
-		h.reported = true
+	if b.m == nil {
+		b.m = map[driftItem]*healState{}
 	}
+	h := b.m[it]
+	if h == nil {
+		h = &healState{}
+		b.m[it] = h
+	}
+	h.reported = true
 }
 
 func (b *healBook) settle(it driftItem) bool {

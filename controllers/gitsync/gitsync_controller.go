@@ -220,6 +220,13 @@ type run struct {
 // during a long reconcile) never makes it lose what it recorded (hooks created, inventory).
 func (s *run) writeStatus(ctx context.Context) error {
 	s.gs.Status.ObservedGeneration = s.gs.Generation
+	return s.patchStatus(ctx)
+}
+
+// patchStatus writes the status as writeStatus does, without marking the spec observed: a write in
+// the middle of a reconcile (the resolved revision) must not make a parent GitSync, or the next
+// reconcile, take a spec it has not acted on yet for one it has.
+func (s *run) patchStatus(ctx context.Context) error {
 	if equality.Semantic.DeepEqual(s.base.Status, s.gs.Status) {
 		return nil
 	}

@@ -132,6 +132,9 @@ func (o *operation) wave(ctx context.Context, w apply.Wave, gate bool) (bool, st
 		return true, "", nil
 	}
 	for _, t := range objs {
+		if o.run.isSelf(t.ID) {
+			continue // a GitSync that manages its own manifest does not wait for itself
+		}
 		h := health.Assess(o.ds.live[t.ID])
 		switch h.Status {
 		case v1alpha1.HealthHealthy, v1alpha1.HealthSuspended:

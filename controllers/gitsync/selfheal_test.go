@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,36 @@ func TestHealBookDecideAndFights(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	if len(h.fields) != 1 {
-		t.Errorf("the copy fights returned changed under a later decide: %v", h.fields)
+	// What fights returns is the caller's: changing it leaves the book as it was.
+	got := b.fights(it.owner, t0.Add(200*time.Second))
+	for id, c := range got {
+		before := b.fights(it.owner, t0.Add(200*time.Second))[id]
+		if len(c.fields) > 0 {
+			c.fields[0] = "changed by the caller"
+		}
+		if len(c.reverts) > 0 {
+			c.reverts[0] = time.Time{}
+		}
+		after := b.fights(it.owner, t0.Add(200*time.Second))[id]
+		if !slices.Equal(before.fields, after.fields) || !slices.Equal(before.reverts, after.reverts) {
+			t.Errorf("changing the slices fights returned changed the book: %v -> %v", before.fields, after.fields)
+		}
+	}
+}
+
+// Without selfHeal, a drifted object is marked reported; when it comes back in line, settle says
+// so once, so the GitSync is reported in sync again on the watch event.
+func TestHealBookMarkThenSettle(t *testing.T) {
+	var b healBook
+	it := driftItem{owner: types.NamespacedName{Namespace: "shop", Name: "web"}, id: inventory.ID{Namespace: "shop", Name: "settings", Kind: "ConfigMap"}}
+	if b.settle(it) {
+		t.Fatalf("settle of an object never reported drifted is true")
+	}
+	b.mark(it)
+	if !b.settle(it) {
+		t.Fatalf("settle after mark is false: the GitSync would stay OutOfSync until its interval")
+	}
+	if b.settle(it) {
+		t.Errorf("settle is true twice for one mark")
 	}
 }

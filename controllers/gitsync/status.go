@@ -49,6 +49,11 @@ func (s *run) report(ds *desiredState) {
 
 	items := make([]health.Named, 0, len(ds.plan.Objects))
 	for _, t := range ds.plan.Objects {
+		if s.isSelf(t.ID) {
+			// A GitSync that manages its own manifest (a root that syncs itself): its health is
+			// the aggregate of the others, never its own previous one.
+			continue
+		}
 		items = append(items, health.Named{Name: apply.Describe(t.ID), Result: health.Assess(ds.live[t.ID])})
 	}
 	h := health.Aggregate(items)
@@ -172,4 +177,9 @@ func (s *run) event(eventType, reason, action, format string, args ...any) {
 		return
 	}
 	s.r.Recorder.Eventf(s.gs, nil, eventType, reason, action, format, args...)
+}
+
+// isSelf reports whether a managed object is this GitSync itself.
+func (s *run) isSelf(id inventory.ID) bool {
+	return id.Group == v1alpha1.GroupVersion.Group && id.Kind == "GitSync" && id.Namespace == s.gs.Namespace && id.Name == s.gs.Name
 }

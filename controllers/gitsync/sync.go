@@ -75,9 +75,10 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		s.r.dropSynced(key)
 		op := &operation{run: s, applier: applier, ds: ds, revision: checkout.Commit}
 		if start {
-			if s.syncRequested() || s.gs.Generation != s.gs.Status.ObservedGeneration {
-				// A person asked for this sync, or changed the spec: what self-heal was backing
-				// off from is applied again, and the back-off starts over.
+			if prev := s.gs.Status.OperationState; s.syncRequested() || s.gs.Generation != s.gs.Status.ObservedGeneration ||
+				prev == nil || prev.Revision != checkout.Commit {
+				// A person asked for this sync, changed the spec or pushed a new revision: what
+				// self-heal was backing off from is applied again, and the back-off starts over.
 				s.r.heal.forget(key)
 			}
 			op.start()
@@ -106,7 +107,7 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		// record how they end.
 		failed := &operation{run: s, applier: applier, ds: ds, revision: op.Revision}
 		if failed.followSyncFail(ctx) {
-			requeue = min(requeue, waitStep)
+			requeue = min(requeue, syncFailFollow)
 		}
 	}
 	s.report(ds)
@@ -174,7 +175,7 @@ func (s *run) recordRevision(ctx context.Context, c source.Checkout) error {
 	}
 	st.Sync = &v1alpha1.SyncStatus{Status: v1alpha1.SyncStatusUnknown, Revision: c.Commit, ShortRevision: short(c.Commit), CommitMessage: c.Message}
 	s.log.Info("Resolved revision", "revision", c.Commit, "targetRevision", s.gs.Spec.Source.TargetRevision)
-	return s.writeStatus(ctx)
+	return s.patchStatus(ctx)
 }
 
 // serviceAccount is the identity the GitSync applies as; empty is the controller's own.
@@ -365,6 +366,12 @@ func (s *run) operationDue(ds *desiredState, revision string) (start bool, retry
 		return true, 0
 	}
 	if op.Phase == v1alpha1.OperationFailed {
+		if syncFailRunning(op) {
+			// The SyncFail hooks of the failed attempt run first (as in Argo CD, where the
+			// operation stays Running until they end): a retry would drop their results, and
+			// would meet a hook of the same name still there.
+			return false, syncFailFollow
+		}
 		limit := s.gs.Spec.RetryLimit()
 		if limit >= 0 && op.RetryCount >= limit {
 			return false, 0
@@ -428,3 +435,17 @@ func pathOrRoot(p string) string {
 
 // healthRecheck is how soon a GitSync whose objects are still progressing is looked at again.
 const healthRecheck = 2 * time.Second
+
+// syncFailFollow is how often the SyncFail hooks of a failed operation are looked at until they
+// end (each look renders and lists; a hook's own status update also wakes the GitSync).
+const syncFailFollow = 2 * time.Second
+
+// syncFailRunning reports whether a SyncFail hook of the operation has not finished yet.
+func syncFailRunning(op *v1alpha1.OperationState) bool {
+	for _, r := range op.Resources {
+		if r.Phase == v1alpha1.HookSyncFail && r.Result == v1alpha1.ResultHookRunning {
+			return true
+		}
+	}
+	return false
+}

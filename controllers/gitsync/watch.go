@@ -107,9 +107,14 @@ func (w *liveWatch) acquire(gvk schema.GroupVersionKind) {
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
-			if changedBeyondStatus(oldObj, newObj) {
-				w.notify(newObj)
-			} else if healthMoved(oldObj, newObj) {
+			beyond := changedBeyondStatus(oldObj, newObj)
+			if beyond {
+				w.notify(newObj) // a drift check; it does not wake the GitSync when in sync
+			}
+			// A spec change is drift's business (a revert would only flicker health); a status
+			// update, or any update of an object without a generation (a PVC going Bound, a
+			// LoadBalancer Service getting its address), may move health.
+			if (!beyond || generationOf(newObj) == 0) && healthMoved(oldObj, newObj) {
 				w.notifyHealth(newObj)
 			}
 		},
@@ -235,6 +240,13 @@ func changedBeyondStatus(oldObj, newObj any) bool {
 	}
 	return !equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
 		!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations())
+}
+
+func generationOf(obj any) int64 {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u.GetGeneration()
+	}
+	return 0
 }
 
 // healthMoved is true when an update changed the object's health status (not only its message).
