@@ -156,12 +156,6 @@ func (r *Reconciler) onLiveChange(owner types.NamespacedName, id inventory.ID) {
 	r.driftQueue.Add(driftItem{owner: owner, id: id})
 }
 
-// onHealthChange reconciles the GitSync of a managed object whose health moved, so that its
-// health and a wave waiting on that object follow the event.
-func (r *Reconciler) onHealthChange(owner types.NamespacedName) {
-	r.trigger(owner, false)
-}
-
 // runDrift processes the drift queue until ctx ends.
 func (r *Reconciler) runDrift(ctx context.Context) {
 	go func() {

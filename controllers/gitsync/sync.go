@@ -111,6 +111,18 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		}
 	}
 	s.report(ds)
+	if auto := s.gs.Spec.Automated(); auto != nil && auto.SelfHeal && len(ds.outOfSync) > 0 {
+		// Reported drifted while self-heal puts the objects back: when the watch sees one back in
+		// line it wakes this GitSync (mark), and a look again soon covers a revert that landed
+		// before the mark.
+		fights := s.r.heal.fights(key, s.now)
+		for id := range ds.outOfSync {
+			if _, fighting := fights[id]; !fighting {
+				s.r.heal.mark(driftItem{owner: key, id: id})
+				requeue = min(requeue, healthRecheck)
+			}
+		}
+	}
 	for _, h := range s.r.heal.fights(key, s.now) {
 		// Look again when the back-off can end, to clear its condition.
 		requeue = min(requeue, h.until.Add(healFightWindow).Sub(s.now)+time.Second)
@@ -390,12 +402,23 @@ func (s *run) operationDue(ds *desiredState, revision string) (start bool, retry
 	// The same revision again: only self-heal re-applies what drifted (leaving alone the objects
 	// another writer keeps changing back while it backs off), only prune deletes what left Git.
 	drifted := false
-	if auto.SelfHeal {
+	if auto.SelfHeal && len(ds.outOfSync) > 0 {
 		fights := s.r.heal.fights(s.key(), s.now)
+		kinds := make(map[inventory.ID]schema.GroupVersionKind, len(ds.plan.Objects))
+		for _, t := range ds.plan.Objects {
+			kinds[t.ID] = t.Obj.GroupVersionKind()
+		}
+		_, selfHealing := s.r.synced.Load(s.key())
 		for id := range ds.outOfSync {
-			if _, fighting := fights[id]; !fighting {
-				drifted = true
+			if _, fighting := fights[id]; fighting {
+				continue
 			}
+			if selfHealing && s.r.watch.Covers(kinds[id]) {
+				// The live watch has this object's change (or deletion) and self-heal puts it
+				// back on its own; an operation as well would race it.
+				continue
+			}
+			drifted = true
 		}
 	}
 	return drifted || (auto.Prune && ds.prunable() > 0), 0
@@ -437,7 +460,7 @@ func pathOrRoot(p string) string {
 const healthRecheck = 2 * time.Second
 
 // syncFailFollow is how often the SyncFail hooks of a failed operation are looked at until they
-// end (each look renders and lists; a hook's own status update also wakes the GitSync).
+// end (each look renders and lists).
 const syncFailFollow = 2 * time.Second
 
 // syncFailRunning reports whether a SyncFail hook of the operation has not finished yet.

@@ -26,9 +26,9 @@ import (
 // when a kind first appears and stopped when no inventory holds it any more. Each lists and watches
 // only objects that carry a GitSync's ownership label, so its memory grows with the managed objects,
 // never with the cluster. It calls onChange for every change of a managed object after the initial
-// list (the reconcile that tracked the kind has just compared those), and onHealth for an update
-// of status alone that moves the object's health (a Deployment becoming available, a child
-// GitSync going Degraded), so its owner's health follows at once rather than on a recheck.
+// list (the reconcile that tracked the kind has just compared those), and onHealth (when set)
+// for an update of status alone that moves the object's health. The controller does not set
+// onHealth yet: waking the GitSync on health moves raced self-heal in e2e (see docs/gitsync.md).
 type liveWatch struct {
 	client   dynamic.Interface
 	mapper   meta.RESTMapper
@@ -114,7 +114,7 @@ func (w *liveWatch) acquire(gvk schema.GroupVersionKind) {
 			// A spec change is drift's business (a revert would only flicker health); a status
 			// update, or any update of an object without a generation (a PVC going Bound, a
 			// LoadBalancer Service getting its address), may move health.
-			if (!beyond || generationOf(newObj) == 0) && healthMoved(oldObj, newObj) {
+			if w.onHealth != nil && (!beyond || generationOf(newObj) == 0) && healthMoved(oldObj, newObj) {
 				w.notifyHealth(newObj)
 			}
 		},
@@ -169,6 +169,18 @@ func ownedObject(obj any) (*unstructured.Unstructured, types.NamespacedName, boo
 	l := u.GetLabels()
 	owner := types.NamespacedName{Namespace: l[v1alpha1.LabelGitSyncNamespace], Name: l[v1alpha1.LabelGitSyncName]}
 	return u, owner, owner.Name != ""
+}
+
+// Covers reports whether the kind is watched and its informer has listed: every change of its
+// managed objects reaches onChange.
+func (w *liveWatch) Covers(gvk schema.GroupVersionKind) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	kw := w.informers[gvk]
+	w.mu.Unlock()
+	return kw != nil && kw.informer != nil && kw.informer.HasSynced()
 }
 
 // Get returns a managed object from the watch. known is false when the kind is not watched or its
