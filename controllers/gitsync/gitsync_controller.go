@@ -168,7 +168,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		workqueue.DefaultTypedControllerRateLimiter[driftItem](), workqueue.TypedRateLimitingQueueConfig[driftItem]{Name: "gitsync-drift"})
 	r.metrics = newMetrics(ctrlmetrics.Registry)
 	dyn, mapper := r.Clients.Own()
-	r.watch = newLiveWatch(dyn, mapper, mgr.GetLogger().WithName("gitsync-watch"), r.onLiveChange, nil)
+	r.watch = newLiveWatch(dyn, mapper, mgr.GetLogger().WithName("gitsync-watch"), r.onLiveChange)
 	if err := mgr.Add(manager.RunnableFunc(r.runDriftWorkers)); err != nil {
 		return fmt.Errorf("add the drift workers: %w", err)
 	}

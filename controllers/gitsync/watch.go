@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/sluice-dev/sluice/api/sluice/v1alpha1"
-	"github.com/sluice-dev/sluice/sync/health"
 	"github.com/sluice-dev/sluice/sync/inventory"
 )
 
@@ -26,14 +25,11 @@ import (
 // when a kind first appears and stopped when no inventory holds it any more. Each lists and watches
 // only objects that carry a GitSync's ownership label, so its memory grows with the managed objects,
 // never with the cluster. It calls onChange for every change of a managed object after the initial
-// list (the reconcile that tracked the kind has just compared those), and onHealth (when set)
-// for an update of status alone that moves the object's health. The controller does not set
-// onHealth yet: waking the GitSync on health moves raced self-heal in e2e (see docs/gitsync.md).
+// list (the reconcile that tracked the kind has just compared those).
 type liveWatch struct {
 	client   dynamic.Interface
 	mapper   meta.RESTMapper
 	onChange func(owner types.NamespacedName, id inventory.ID)
-	onHealth func(owner types.NamespacedName)
 	log      logr.Logger
 
 	mu        sync.Mutex
@@ -47,8 +43,8 @@ type kindWatch struct {
 	users    int
 }
 
-func newLiveWatch(client dynamic.Interface, mapper meta.RESTMapper, log logr.Logger, onChange func(types.NamespacedName, inventory.ID), onHealth func(types.NamespacedName)) *liveWatch {
-	return &liveWatch{client: client, mapper: mapper, log: log, onChange: onChange, onHealth: onHealth,
+func newLiveWatch(client dynamic.Interface, mapper meta.RESTMapper, log logr.Logger, onChange func(types.NamespacedName, inventory.ID)) *liveWatch {
+	return &liveWatch{client: client, mapper: mapper, log: log, onChange: onChange,
 		informers: map[schema.GroupVersionKind]*kindWatch{}, tracked: map[types.NamespacedName]map[schema.GroupVersionKind]bool{}}
 }
 
@@ -107,15 +103,8 @@ func (w *liveWatch) acquire(gvk schema.GroupVersionKind) {
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
-			beyond := changedBeyondStatus(oldObj, newObj)
-			if beyond {
-				w.notify(newObj) // a drift check; it does not wake the GitSync when in sync
-			}
-			// A spec change is drift's business (a revert would only flicker health); a status
-			// update, or any update of an object without a generation (a PVC going Bound, a
-			// LoadBalancer Service getting its address), may move health.
-			if w.onHealth != nil && (!beyond || generationOf(newObj) == 0) && healthMoved(oldObj, newObj) {
-				w.notifyHealth(newObj)
+			if changedBeyondStatus(oldObj, newObj) {
+				w.notify(newObj)
 			}
 		},
 		DeleteFunc: w.notify,
@@ -150,13 +139,6 @@ func (w *liveWatch) notify(obj any) {
 	}
 }
 
-// notifyHealth hands the owner of a managed object whose health moved to onHealth.
-func (w *liveWatch) notifyHealth(obj any) {
-	if _, owner, ok := ownedObject(obj); ok && w.onHealth != nil {
-		w.onHealth(owner)
-	}
-}
-
 // ownedObject is a watched object with the GitSync its ownership labels name.
 func ownedObject(obj any) (*unstructured.Unstructured, types.NamespacedName, bool) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -173,33 +155,34 @@ func ownedObject(obj any) (*unstructured.Unstructured, types.NamespacedName, boo
 
 // Covers reports whether the kind is watched and its informer has listed: every change of its
 // managed objects reaches onChange.
-func (w *liveWatch) Covers(gvk schema.GroupVersionKind) bool {
-	if w == nil {
-		return false
-	}
-	w.mu.Lock()
-	kw := w.informers[gvk]
-	w.mu.Unlock()
-	return kw != nil && kw.informer != nil && kw.informer.HasSynced()
-}
+func (w *liveWatch) Covers(gvk schema.GroupVersionKind) bool { return w.listed(gvk) != nil }
 
-// Get returns a managed object from the watch. known is false when the kind is not watched or its
-// informer has not listed yet; then the caller cannot tell absent from unknown.
-func (w *liveWatch) Get(gvk schema.GroupVersionKind, namespace, name string) (obj *unstructured.Unstructured, known bool) {
+// listed is the informer of a kind once it has listed, else nil.
+func (w *liveWatch) listed(gvk schema.GroupVersionKind) cache.SharedIndexInformer {
 	if w == nil {
-		return nil, false
+		return nil
 	}
 	w.mu.Lock()
 	kw := w.informers[gvk]
 	w.mu.Unlock()
 	if kw == nil || kw.informer == nil || !kw.informer.HasSynced() {
+		return nil
+	}
+	return kw.informer
+}
+
+// Get returns a managed object from the watch. known is false when the kind is not watched or its
+// informer has not listed yet; then the caller cannot tell absent from unknown.
+func (w *liveWatch) Get(gvk schema.GroupVersionKind, namespace, name string) (obj *unstructured.Unstructured, known bool) {
+	inf := w.listed(gvk)
+	if inf == nil {
 		return nil, false
 	}
 	k := name
 	if namespace != "" {
 		k = namespace + "/" + name
 	}
-	item, exists, err := kw.informer.GetStore().GetByKey(k)
+	item, exists, err := inf.GetStore().GetByKey(k)
 	if err != nil || !exists {
 		return nil, err == nil
 	}
@@ -252,23 +235,6 @@ func changedBeyondStatus(oldObj, newObj any) bool {
 	}
 	return !equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
 		!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations())
-}
-
-func generationOf(obj any) int64 {
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		return u.GetGeneration()
-	}
-	return 0
-}
-
-// healthMoved is true when an update changed the object's health status (not only its message).
-func healthMoved(oldObj, newObj any) bool {
-	o, ok1 := oldObj.(*unstructured.Unstructured)
-	n, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok1 || !ok2 {
-		return false
-	}
-	return health.Assess(o).Status != health.Assess(n).Status
 }
 
 // trimManagedObject drops what the comparison never reads from a cached object: the last-applied
