@@ -35,7 +35,11 @@ type syncedSet struct {
 	// generation is the GitSync's spec this set was applied under; self-heal acts only while the
 	// GitSync is still at it (a later spec that has not synced yet may have turned selfHeal off,
 	// changed the ServiceAccount or ignoreDifferences).
-	generation     int64
+	generation int64
+	// revision is the commit the set was rendered from; when a reconcile resolves another one
+	// (status.sync.revision moves on), self-heal stops putting back the old revision's objects
+	// while the new one is fetched, rendered and applied.
+	revision       string
 	objs           []*unstructured.Unstructured
 	byID           map[inventory.ID]*unstructured.Unstructured
 	selfHeal       bool
@@ -243,7 +247,7 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	if _, err := applier.Apply(ctx, cmp.ForApply(desired, live)); err != nil {
+	if _, err := applier.ApplyFilled(ctx, apply.Pending{Desired: desired, Live: live}, cmp.ForApply); err != nil {
 		if apierrors.HasStatusCause(unwrapAPI(err), corev1.NamespaceTerminatingCause) {
 			logger.V(1).Info("Not putting back an object whose namespace is being deleted")
 			return 0, nil
@@ -261,9 +265,10 @@ func (r *Reconciler) checkDrift(ctx context.Context, it driftItem) (time.Duratio
 }
 
 // current reports whether the GitSync a synced set belongs to still stands behind it: the same
-// object (uid), not being deleted, not suspended, at the spec the set was applied under. A spec
-// change that has not synced yet (or failed to: a render error, a fetch failure, an InvalidSpec)
-// stops self-heal until a sync of the new spec succeeds; the reconcile reports drift meanwhile.
+// object (uid), not being deleted, not suspended, at the spec and the revision the set was applied
+// under. A new revision or a spec change that has not synced yet (or failed to: a render error, a
+// fetch failure, an InvalidSpec) stops self-heal until a sync of it succeeds; the reconcile
+// reports drift meanwhile.
 func (r *Reconciler) current(ctx context.Context, key types.NamespacedName, set *syncedSet) (bool, error) {
 	gs := &v1alpha1.GitSync{}
 	if err := r.Client.Get(ctx, key, gs); err != nil {
@@ -272,7 +277,8 @@ func (r *Reconciler) current(ctx context.Context, key types.NamespacedName, set 
 		}
 		return false, fmt.Errorf("read GitSync %s before self-heal: %w", key, err)
 	}
-	return gs.UID == set.uid && gs.DeletionTimestamp == nil && !gs.Spec.Suspend && gs.Generation == set.generation, nil
+	sameRevision := gs.Status.Sync == nil || gs.Status.Sync.Revision == "" || gs.Status.Sync.Revision == set.revision
+	return gs.UID == set.uid && gs.DeletionTimestamp == nil && !gs.Spec.Suspend && gs.Generation == set.generation && sameRevision, nil
 }
 
 // driftEvent records a revert on the GitSync, naming the fields and who changed them.
@@ -306,8 +312,44 @@ func (r *Reconciler) trigger(key types.NamespacedName, fetch bool) {
 	select {
 	case r.triggers <- event.GenericEvent{Object: gs}:
 	default:
-		go func() { r.triggers <- event.GenericEvent{Object: gs} }()
+		r.overflow.send(key, func() { r.triggers <- event.GenericEvent{Object: gs} })
 	}
+}
+
+// overflow holds the triggers that found the channel full (a burst of drift or pushes): one
+// goroutine per GitSync waits for room, and a trigger that comes while it waits makes it send once
+// more after its send (so a reconcile that already read the state before the trigger is followed
+// by another), instead of one goroutine per trigger.
+type overflow struct {
+	mu      sync.Mutex
+	waiting map[types.NamespacedName]bool // true: send again after the send in flight
+}
+
+func (o *overflow) send(key types.NamespacedName, send func()) {
+	o.mu.Lock()
+	if o.waiting == nil {
+		o.waiting = map[types.NamespacedName]bool{}
+	}
+	if _, busy := o.waiting[key]; busy {
+		o.waiting[key] = true
+		o.mu.Unlock()
+		return
+	}
+	o.waiting[key] = false
+	o.mu.Unlock()
+	go func() {
+		for {
+			send()
+			o.mu.Lock()
+			if !o.waiting[key] {
+				delete(o.waiting, key)
+				o.mu.Unlock()
+				return
+			}
+			o.waiting[key] = false
+			o.mu.Unlock()
+		}
+	}()
 }
 
 // comparer builds the comparison for a GitSync's desired objects: the fields the Rollouts and

@@ -70,6 +70,7 @@ type Reconciler struct {
 	heal       healBook
 	// triggers wakes GitSyncs from outside their own events (drift, webhooks).
 	triggers chan event.GenericEvent
+	overflow overflow // triggers waiting for room in the channel
 	// forceFetch marks GitSyncs whose next reconcile fetches at once (a webhook push).
 	forceFetch sync.Map // types.NamespacedName -> bool
 	metrics    *metrics

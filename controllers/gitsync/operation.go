@@ -38,12 +38,12 @@ func (o *operation) start() {
 	st := &o.run.gs.Status
 	retry := int64(0)
 	if prev := st.OperationState; prev != nil && prev.Phase == v1alpha1.OperationFailed && prev.Revision == o.revision &&
-		!o.run.syncRequested() && o.run.gs.Generation == st.ObservedGeneration {
+		!o.run.syncRequested() && !o.run.specChanged() {
 		retry = prev.RetryCount + 1
 	}
 	now := metav1.NewTime(o.run.now)
 	st.OperationState = &v1alpha1.OperationState{Phase: v1alpha1.OperationRunning, Revision: o.revision, StartedAt: &now, RetryCount: retry,
-		Message: "sync started"}
+		Generation: o.run.gs.Generation, Message: "sync started"}
 	st.LastSyncRequested = o.run.gs.Annotations[v1alpha1.AnnotationSyncRequested]
 	o.run.log.Info("Sync started", "revision", o.revision, "retry", retry, "outOfSync", len(o.ds.outOfSync), "stale", len(o.ds.stale))
 	o.run.event(corev1.EventTypeNormal, "SyncStarted", "Sync", "Syncing %s (retry %d)", short(o.revision), retry)
@@ -198,12 +198,13 @@ func (o *operation) applyGroup(ctx context.Context, group []apply.Task) error {
 	if len(group) == 0 {
 		return nil
 	}
-	objs := make([]*unstructured.Unstructured, len(group))
+	ps := make([]apply.Pending, len(group))
 	for i, t := range group {
-		objs[i] = o.ds.cmp.ForApply(t.Obj, o.ds.live[t.ID]) // keeps what other controllers own
+		ps[i] = apply.Pending{Desired: t.Obj, Live: o.ds.live[t.ID]}
 	}
 	var failed []error
-	for i, out := range o.applier.ApplyAll(ctx, objs) {
+	// ForApply keeps what other controllers own, conditional on the live version it read.
+	for i, out := range o.applier.ApplyAll(ctx, ps, o.ds.cmp.ForApply) {
 		t := group[i]
 		if out.Err != nil {
 			o.record(t, v1alpha1.ResultSyncFailed, out.Err.Error())

@@ -139,9 +139,14 @@ func (s *run) failed(reason, message string, stalled bool) {
 	if s.gs.Status.Sync != nil && reason != v1alpha1.ReasonFetchFailed {
 		s.gs.Status.Sync.Status = v1alpha1.SyncStatusUnknown
 	}
-	if stalled {
+	switch {
+	case stalled:
 		s.setCondition(v1alpha1.ConditionStalled, true, reason, message)
-	} else {
+	case reason == v1alpha1.ReasonFetchFailed:
+		// A fetch that fails says nothing about the revision: a Stalled condition (a render that
+		// fails, retries used up) stays until a fetch shows whether it still holds, so a parent
+		// GitSync does not read a transient network error as the child recovering.
+	default:
 		meta.RemoveStatusCondition(&s.gs.Status.Conditions, v1alpha1.ConditionStalled)
 	}
 	if prev == nil || prev.Reason != reason || prev.Message != message {

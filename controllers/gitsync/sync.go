@@ -75,7 +75,7 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		s.r.dropSynced(key)
 		op := &operation{run: s, applier: applier, ds: ds, revision: checkout.Commit}
 		if start {
-			if prev := s.gs.Status.OperationState; s.syncRequested() || s.gs.Generation != s.gs.Status.ObservedGeneration ||
+			if prev := s.gs.Status.OperationState; s.syncRequested() || s.specChanged() ||
 				prev == nil || prev.Revision != checkout.Commit {
 				// A person asked for this sync, changed the spec or pushed a new revision: what
 				// self-heal was backing off from is applied again, and the back-off starts over.
@@ -95,12 +95,12 @@ func (s *run) sync(ctx context.Context) (ctrl.Result, error) {
 		}
 		if op.succeeded() {
 			// ds already holds what the operation applied and pruned: no second read.
-			s.keepSynced(ds)
+			s.keepSynced(ds, checkout.Commit)
 		}
 	} else if retryIn > 0 {
 		requeue = min(requeue, retryIn)
 	} else if op := s.gs.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationSucceeded && op.Revision == checkout.Commit {
-		s.keepSynced(ds)
+		s.keepSynced(ds, checkout.Commit)
 	}
 	if op := s.gs.Status.OperationState; op != nil && op.Phase == v1alpha1.OperationFailed && op.Revision == checkout.Commit {
 		// The SyncFail hooks of a failed operation run on after it, also while its retry waits:
@@ -290,9 +290,9 @@ func observe(ctx context.Context, a *apply.Applier, tasks []apply.Task, old []in
 
 // keepSynced records what a successful sync applied, for live drift correction, and watches
 // its kinds.
-func (s *run) keepSynced(ds *desiredState) {
+func (s *run) keepSynced(ds *desiredState, revision string) {
 	set := &syncedSet{
-		uid: s.gs.UID, generation: s.gs.Generation, byID: make(map[inventory.ID]*unstructured.Unstructured, len(ds.plan.Objects)),
+		uid: s.gs.UID, generation: s.gs.Generation, revision: revision, byID: make(map[inventory.ID]*unstructured.Unstructured, len(ds.plan.Objects)),
 		ignore: s.gs.Spec.IgnoreDifferences, respectIgnore: s.gs.Spec.HasSyncOption("RespectIgnoreDifferences"),
 		serviceAccount: s.serviceAccount(),
 	}
@@ -350,7 +350,16 @@ func ownedBy(live *unstructured.Unstructured, owner types.NamespacedName) bool {
 func (s *run) operationRunning(revision string) bool {
 	op := s.gs.Status.OperationState
 	return op != nil && op.Phase == v1alpha1.OperationRunning && op.Revision == revision &&
-		s.gs.Generation == s.gs.Status.ObservedGeneration && !s.syncRequested()
+		!s.specChanged() && !s.syncRequested()
+}
+
+// specChanged reports whether the spec changed since the last operation started: that operation
+// ran under another generation (or there was none). It is not read from status.observedGeneration,
+// which every reconcile moves on, also one that failed before it could start an operation (a
+// fetch or render error): the new spec would then never be applied.
+func (s *run) specChanged() bool {
+	op := s.gs.Status.OperationState
+	return op == nil || op.Generation != s.gs.Generation
 }
 
 // syncRequested reports whether the sync-requested annotation changed since it was acted on.
@@ -373,8 +382,7 @@ func (s *run) operationDue(ds *desiredState, revision string) (start bool, retry
 		return false, 0
 	}
 	op := s.gs.Status.OperationState
-	specChanged := s.gs.Generation != s.gs.Status.ObservedGeneration
-	if op == nil || op.Revision != revision || specChanged {
+	if op == nil || op.Revision != revision || s.specChanged() {
 		return true, 0
 	}
 	if op.Phase == v1alpha1.OperationFailed {

@@ -90,21 +90,55 @@ func (a *Applier) Apply(ctx context.Context, obj *unstructured.Unstructured) (*u
 	return live, nil
 }
 
-// ApplyAll applies objs concurrently, at most Concurrency at once; outcomes are in objs' order.
-func (a *Applier) ApplyAll(ctx context.Context, objs []*unstructured.Unstructured) []Outcome {
-	out := make([]Outcome, len(objs))
+// Fill makes the object to apply from Git's object and the live one (Comparer.ForApply).
+type Fill func(desired, live *unstructured.Unstructured) *unstructured.Unstructured
+
+// Pending is one object to apply: Git's object and the live one it was compared with (nil when
+// missing).
+type Pending struct {
+	Desired, Live *unstructured.Unstructured
+}
+
+// conflictAttempts bounds the reads and re-applies of ApplyFilled when another writer keeps
+// changing the object between the read and the write.
+const conflictAttempts = 5
+
+// ApplyFilled applies what fill makes of desired and live. When fill carried values over from live
+// (the rollout controller's weights, an HPA's replicas), the object it returns holds live's
+// resourceVersion and the apply is conditional on it: if the owner wrote in between, the API
+// server refuses with a conflict and the object is read again and filled again, so a sync never
+// writes back a value that was current a moment ago and is not any more.
+func (a *Applier) ApplyFilled(ctx context.Context, p Pending, fill Fill) (*unstructured.Unstructured, error) {
+	obj := fill(p.Desired, p.Live)
+	for attempt := 1; ; attempt++ {
+		out, err := a.Apply(ctx, obj)
+		if err == nil || obj.GetResourceVersion() == "" || !apierrors.IsConflict(err) || attempt == conflictAttempts {
+			return out, err
+		}
+		live, gerr := a.Get(ctx, p.Desired.GroupVersionKind(), p.Desired.GetNamespace(), p.Desired.GetName())
+		if gerr != nil {
+			return nil, fmt.Errorf("%w; then reading it again: %w", err, gerr)
+		}
+		obj = fill(p.Desired, live)
+	}
+}
+
+// ApplyAll applies the pending objects concurrently, at most Concurrency at once, each through
+// ApplyFilled; outcomes are in ps' order.
+func (a *Applier) ApplyAll(ctx context.Context, ps []Pending, fill Fill) []Outcome {
+	out := make([]Outcome, len(ps))
 	n := a.Concurrency
 	if n <= 0 {
 		n = 8
 	}
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	for i, o := range objs {
+	for i, p := range ps {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			live, err := a.Apply(ctx, o)
+			live, err := a.ApplyFilled(ctx, p, fill)
 			out[i] = Outcome{Live: live, Err: err}
 		}()
 	}

@@ -53,6 +53,9 @@ func (c *Comparer) compare(live, desired *unstructured.Unstructured) comparison 
 // spec.selector (an atomic map), a route's rules (atomic lists), Istio's lists. There the live value
 // is filled in, or the apply would drop it: a selector {app: web} from Git keeps the live
 // rollouts-pod-template-hash, a backendRef without a weight keeps the live weight.
+//
+// A copy carries live's resourceVersion, so applying it fails with a conflict if the object
+// changed since live was read (Applier.ApplyFilled then reads it again).
 func (c *Comparer) ForApply(desired, live *unstructured.Unstructured) *unstructured.Unstructured {
 	if live == nil {
 		return desired
@@ -84,6 +87,8 @@ func (c *Comparer) ForApply(desired, live *unstructured.Unstructured) *unstructu
 	if !changed && len(f.managed) == 0 {
 		return desired
 	}
+	// The values came from this version of live: the apply is conditional on it (ApplyFilled).
+	out.SetResourceVersion(live.GetResourceVersion())
 	return out
 }
 

@@ -138,7 +138,9 @@ func TestDriftLeavesReplicasToTheirScaler(t *testing.T) {
 func TestForApplyKeepsRouteWeightsAndManagedRules(t *testing.T) {
 	cmp := &Comparer{Others: NewOthers([]*rov1.Rollout{rollout(t, canaryRollout)}, nil)}
 	desired := obj(t, strings.Replace(routeDesired, "value: /", "value: /v2", 1)) // a Git change to the rule
-	applied := cmp.ForApply(desired, obj(t, routeLive("/")))
+	live := obj(t, routeLive("/"))
+	live.SetResourceVersion("41")
+	applied := cmp.ForApply(desired, live)
 	rules, _, _ := unstructured.NestedSlice(applied.Object, "spec", "rules")
 	if len(rules) != 2 {
 		t.Fatalf("applied rules %v, want the managed rule and Git's rule", rules)
@@ -163,6 +165,13 @@ func TestForApplyKeepsRouteWeightsAndManagedRules(t *testing.T) {
 	}
 	if got := (&Comparer{}).ForApply(desired, obj(t, routeLive("/"))); got != desired {
 		t.Errorf("a route no Rollout shifts was changed for the apply")
+	}
+	// The values came from one version of the live route: the apply is conditional on it.
+	if rv := applied.GetResourceVersion(); rv != "41" {
+		t.Errorf("applied resourceVersion %q, want the live route's 41 (an optimistic lock)", rv)
+	}
+	if rv := desired.GetResourceVersion(); rv != "" {
+		t.Errorf("desired got resourceVersion %q", rv)
 	}
 	// After the apply, the route as the API server would hold it is in sync.
 	if d, f := cmp.Drift(applied, desired); d {

@@ -315,6 +315,11 @@ type OperationState struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 	// +optional
 	RetryCount int64 `json:"retryCount,omitempty"`
+	// Generation is the GitSync's metadata.generation this operation was started for: a spec
+	// change starts a new operation until one has run under it (status.observedGeneration only
+	// says the last reconcile read the spec, not that an operation applied it).
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 	// +optional
 	Resources []ResourceResult `json:"resources,omitempty"`
 }
