@@ -3,6 +3,7 @@ package apply
 import (
 	"bytes"
 	"fmt"
+	pathpkg "path"
 	"slices"
 	"sort"
 
@@ -132,10 +133,23 @@ func (c *Comparer) ignored(live, desired *unstructured.Unstructured) []path {
 	return out
 }
 
+// ignoreSelects reports whether an ignoreDifferences entry names an object: group, kind, and (when
+// set) name and namespace, each exactly or as a glob pattern ("*", "*.example.com", "web-*"), as
+// Argo CD matches them.
 func ignoreSelects(ig v1alpha1.ResourceIgnoreDifferences, o *unstructured.Unstructured) bool {
 	gvk := o.GroupVersionKind()
-	return (ig.Group == "*" || ig.Group == gvk.Group) && (ig.Kind == "*" || ig.Kind == gvk.Kind) &&
-		(ig.Name == "" || ig.Name == o.GetName()) && (ig.Namespace == "" || ig.Namespace == o.GetNamespace())
+	return globMatch(ig.Group, gvk.Group) && globMatch(ig.Kind, gvk.Kind) &&
+		(ig.Name == "" || globMatch(ig.Name, o.GetName())) && (ig.Namespace == "" || globMatch(ig.Namespace, o.GetNamespace()))
+}
+
+// globMatch matches a value against a pattern of path.Match ("*" also matches a value with dots or
+// slashes, such as a whole group); a malformed pattern matches only itself.
+func globMatch(pattern, value string) bool {
+	if pattern == value || pattern == "*" {
+		return true
+	}
+	ok, err := pathpkg.Match(pattern, value)
+	return err == nil && ok
 }
 
 // ValidateIgnore checks the JSON pointers of spec.ignoreDifferences; the error names the entry.

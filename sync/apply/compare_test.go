@@ -199,6 +199,9 @@ func TestIgnoreDifferences(t *testing.T) {
 		{"wildcards and both", []v1alpha1.ResourceIgnoreDifferences{{Group: "*", Kind: "*", JSONPointers: []string{"/spec/replicas"}, ManagedFieldsManagers: []string{"kubectl-set"}}}, ""},
 		{"another kind", []v1alpha1.ResourceIgnoreDifferences{{Group: "apps", Kind: "StatefulSet", JSONPointers: []string{"/spec/replicas"}}}, "spec.replicas,spec.template.spec.containers[0].image"},
 		{"another name", []v1alpha1.ResourceIgnoreDifferences{{Group: "apps", Kind: "Deployment", Name: "api", JSONPointers: []string{"/spec/replicas"}}}, "spec.replicas,spec.template.spec.containers[0].image"},
+		{"glob patterns", []v1alpha1.ResourceIgnoreDifferences{{Group: "app*", Kind: "Deploy*", Name: "w*", Namespace: "sh?p", JSONPointers: []string{"/spec/replicas"}}}, "spec.template.spec.containers[0].image"},
+		{"a glob of another group", []v1alpha1.ResourceIgnoreDifferences{{Group: "*.example.com", Kind: "*", JSONPointers: []string{"/spec/replicas"}}}, "spec.replicas,spec.template.spec.containers[0].image"},
+		{"a malformed pattern matches nothing", []v1alpha1.ResourceIgnoreDifferences{{Group: "apps", Kind: "Deploy[", JSONPointers: []string{"/spec/replicas"}}}, "spec.replicas,spec.template.spec.containers[0].image"},
 		{"the core group does not match apps", []v1alpha1.ResourceIgnoreDifferences{{Kind: "Deployment", JSONPointers: []string{"/spec/replicas"}}}, "spec.replicas,spec.template.spec.containers[0].image"},
 	} {
 		cmp := &Comparer{Ignore: tc.ignore}

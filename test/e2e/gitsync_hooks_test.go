@@ -258,3 +258,60 @@ func phaseResult(gs *sluicev1alpha1.GitSync, phase, name string) sluicev1alpha1.
 func hasPhaseResult(gs *sluicev1alpha1.GitSync, phase, name, result string) bool {
 	return phaseResult(gs, phase, name).Result == result
 }
+
+// TestGitSyncRetryWaitsForTheSyncFailHooks: the automatic retry of a failed sync starts only once
+// the failed attempt's SyncFail hooks have finished and their results are in status (as Argo CD
+// keeps the operation Running until they end), although its back-off (1 s) is shorter than the
+// hook takes.
+func TestGitSyncRetryWaitsForTheSyncFailHooks(t *testing.T) {
+	startGitSyncController(t)
+	ns := newNamespace(t)
+	credentialsSecret(t, ns)
+	srv, repo := gitRepo(t)
+	commit(t, repo, "bad migration", map[string]string{
+		"app/deploy.yaml": deploymentYAML("web:1.0"),
+		"app/migrate.yaml": `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  annotations:
+    argocd.argoproj.io/hook: PreSync
+spec:
+  backoffLimit: -1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: migrate
+        image: busybox
+`,
+		"app/notify.yaml": notifyJobYAML,
+	})
+	one := int64(1)
+	newGitSync(t, ns, "app", srv.URL("config"), "app", func(gs *sluicev1alpha1.GitSync) {
+		gs.Spec.SyncPolicy.Retry = &sluicev1alpha1.RetryStrategy{Limit: &one, Backoff: &sluicev1alpha1.Backoff{Duration: "1s"}}
+	})
+	// The first attempt fails; its SyncFail hook's result reaches status while it is still the
+	// first attempt (retryCount 0): the retry did not start before the hook ended.
+	sawFirstResults := false
+	waitGitSync(t, ns, "app", 90*time.Second, "the retry", func(gs *sluicev1alpha1.GitSync) bool {
+		op := gs.Status.OperationState
+		if op == nil {
+			return false
+		}
+		if op.RetryCount == 0 && op.Phase == sluicev1alpha1.OperationFailed && hasPhaseResult(gs, sluicev1alpha1.HookSyncFail, "notify-*", sluicev1alpha1.ResultHookSucceeded) {
+			sawFirstResults = true
+		}
+		return op.RetryCount == 1
+	})
+	if !sawFirstResults {
+		t.Errorf("the retry started before the first attempt's SyncFail hook had finished and been recorded")
+	}
+	// The retry fails the same way and, with limit 1, the GitSync is Stalled once its own SyncFail
+	// hook has run.
+	waitGitSync(t, ns, "app", 90*time.Second, "Stalled after the retry", func(gs *sluicev1alpha1.GitSync) bool {
+		op := gs.Status.OperationState
+		return op.RetryCount == 1 && op.Phase == sluicev1alpha1.OperationFailed &&
+			meta.IsStatusConditionTrue(gs.Status.Conditions, sluicev1alpha1.ConditionStalled)
+	})
+}
