@@ -67,8 +67,15 @@ func startGitSyncController(t *testing.T) {
 func startGitSyncReconciler(t *testing.T) *gitsync.Reconciler {
 	t.Helper()
 	applyShippedRBAC(t)
+	return startGitSyncReconcilerAs(t, controllerIdentity, nil)
+}
+
+// startGitSyncReconcilerAs runs the GitSync controller as identity (whose RBAC the caller set
+// up), with mutate changing the reconciler's options before it starts.
+func startGitSyncReconcilerAs(t *testing.T, identity string, mutate func(*gitsync.Reconciler)) *gitsync.Reconciler {
+	t.Helper()
 	cfg := rest.CopyConfig(env.cluster.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: controllerIdentity}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: identity}
 	cfg.QPS, cfg.Burst = 100, 200
 	var r *gitsync.Reconciler
 	startManagerAs(t, cfg, func(mgr ctrl.Manager) error {
@@ -81,6 +88,9 @@ func startGitSyncReconciler(t *testing.T) *gitsync.Reconciler {
 			Recorder: mgr.GetEventRecorder(gitsync.EventReporter),
 			Fetcher:  &source.Fetcher{CacheDir: t.TempDir(), Timeout: 10 * time.Second},
 			Clients:  clients,
+		}
+		if mutate != nil {
+			mutate(r)
 		}
 		return r.SetupWithManager(mgr)
 	})
