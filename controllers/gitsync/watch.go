@@ -2,12 +2,15 @@ package gitsync
 
 import (
 	"context"
+	"errors"
+	"io"
 	"maps"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -60,6 +63,13 @@ func (w *liveWatch) Track(owner types.NamespacedName, kinds []schema.GroupVersio
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	had := w.tracked[owner]
+	for k := range want {
+		if kw, ok := w.informers[k]; ok && kw.informer == nil && had[k] {
+			// A kind that had no REST mapping when it was first tracked (its CRD came in the
+			// same sync): this successful sync may have brought it.
+			w.start(k, kw)
+		}
+	}
 	if maps.Equal(had, want) {
 		return
 	}
@@ -83,19 +93,39 @@ func (w *liveWatch) Track(owner types.NamespacedName, kinds []schema.GroupVersio
 func (w *liveWatch) acquire(gvk schema.GroupVersionKind) {
 	if kw, ok := w.informers[gvk]; ok {
 		kw.users++
+		if kw.informer == nil {
+			w.start(gvk, kw)
+		}
 		return
 	}
+	kw := &kindWatch{users: 1}
+	w.informers[gvk] = kw
+	w.start(gvk, kw)
+}
+
+// start starts the informer of a kind; without a REST mapping (a kind the cluster does not serve
+// yet) it leaves kw without one, and the reconciles on the interval still compare the kind, until
+// a later Track finds the mapping.
+func (w *liveWatch) start(gvk schema.GroupVersionKind, kw *kindWatch) {
 	m, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		// A kind the cluster does not serve (yet): the interval sync still covers it.
 		w.log.V(1).Info("Not watching a kind without a REST mapping", "kind", gvk.String(), "error", err.Error())
-		w.informers[gvk] = &kindWatch{users: 1}
 		return
 	}
 	inf := dynamicinformer.NewFilteredDynamicInformer(w.client, m.Resource, metav1.NamespaceAll, 0,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 		func(o *metav1.ListOptions) { o.LabelSelector = v1alpha1.LabelGitSyncName }).Informer()
 	_ = inf.SetTransform(trimManagedObject)
+	// A list or watch that fails (the controller may not list the kind: a multi-tenant install
+	// without sluice-sync-watch) is said in the controller's log, naming the kind, rather than
+	// only in client-go's; until the informer has listed, the reconciles compare the kind.
+	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			w.log.V(1).Info("Live watch restarts", "kind", gvk.String(), "error", err.Error())
+			return
+		}
+		w.log.Info("Live watch cannot list or watch managed objects; drift of this kind is found on the interval until it can", "kind", gvk.String(), "error", err.Error())
+	})
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, initial bool) {
 			if !initial {
@@ -111,8 +141,7 @@ func (w *liveWatch) acquire(gvk schema.GroupVersionKind) {
 	}); err != nil {
 		w.log.Error(err, "Add the event handler of a live watch", "kind", gvk.String())
 	}
-	kw := &kindWatch{informer: inf, stop: make(chan struct{}), users: 1}
-	w.informers[gvk] = kw
+	kw.informer, kw.stop = inf, make(chan struct{})
 	go inf.Run(kw.stop)
 	w.log.Info("Watching managed objects", "kind", gvk.String())
 }
