@@ -60,8 +60,10 @@ lint: vet ## go vet and staticcheck.
 	$(STATICCHECK) ./...
 
 .PHONY: build
-build: ## Build the controller into bin/.
+build: ## Build the controller and the kubectl plugin into bin/.
 	go build -o bin/sluice-controller ./cmd/sluice-controller
+	go build -ldflags "-X github.com/sluice-dev/sluice/cmd/kubectl-sluice/cli.Version=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" \
+		-o bin/kubectl-sluice ./cmd/kubectl-sluice
 
 ##@ Tests
 .PHONY: test
