@@ -11,12 +11,14 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/sluice-dev/sluice/analysis"
@@ -103,8 +105,17 @@ func (r *AnalysisRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("analysisrun").
 		For(&v1alpha1.AnalysisRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&batchv1.Job{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: newRateLimiter()}).
 		Complete(r)
+}
+
+// maxBackoff caps the retry delay of a failed reconcile, as Argo Rollouts does (controller-runtime's
+// default grows to about 16 minutes, longer than most measurement intervals).
+const maxBackoff = 10 * time.Second
+
+// newRateLimiter is the queue's per-run retry backoff: 5 ms doubling up to maxBackoff.
+func newRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxBackoff)
 }
 
 func (r *AnalysisRunReconciler) now() time.Time {

@@ -37,3 +37,19 @@ func TestNamespaceTerminating(t *testing.T) {
 		}
 	}
 }
+
+// TestNamespaceTerminatingThroughPhases: a phase's error wraps the joined errors of its intents.
+func TestNamespaceTerminatingThroughPhases(t *testing.T) {
+	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+		Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}},
+	}}
+	other := errors.New("boom")
+	one := fmt.Errorf("create AnalysisRun r: %w", terminating)
+	if !namespaceTerminating(fmt.Errorf("start and stop AnalysisRuns: %w", errors.Join(one, one))) {
+		t.Error("a phase error of terminating-namespace errors only: want true")
+	}
+	if namespaceTerminating(fmt.Errorf("start and stop AnalysisRuns: %w", errors.Join(one, other))) {
+		t.Error("a phase error with another error in it: want false")
+	}
+}

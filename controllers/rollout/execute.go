@@ -28,28 +28,82 @@ func (r *Reconciler) Reader() client.Reader {
 	return r.Client
 }
 
-// execute carries out a plan whose status is already recorded. Every intent is idempotent, so a
-// failed execution is simply planned and carried out again.
+// phase is one ordered part of carrying out a plan. Its intents are independent of each other, so
+// a phase attempts all of them and fails when any failed; a failed phase ends the execution.
+type phase struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// phases lists a plan's intents in the order that keeps traffic and capacity safe:
+//
+//	create ReplicaSets → Service selectors → routes → scaling (down) → pod metadata → AnalysisRuns → deletes
+//
+// A Service selects the pods meant for it before a route sends it traffic (the canary Service the
+// canary pods, the stable Service the promoted ones), and routes carry their weights before a
+// ReplicaSet shrinks. An abort moves traffic first: back on stable before anything else, and
+// nothing shrinks the canary until it is.
+func (r *Reconciler) phases(key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, rts []trafficrouting.TrafficRouter) []phase {
+	create := phase{"create ReplicaSets", func(ctx context.Context) error { return r.createReplicaSets(ctx, key, ro, p.Create) }}
+	selectors := phase{"switch Service selectors", func(ctx context.Context) error { return r.setSelectors(ctx, ro, p.Selectors) }}
+	routes := phase{"route traffic", func(ctx context.Context) error { return r.applyRouting(ctx, ro, rts, p.Routing) }}
+	scale := phase{"scale ReplicaSets", func(ctx context.Context) error { return r.scale(ctx, key, ro, p) }}
+	metadata := phase{"set pod metadata", func(ctx context.Context) error { return r.setPodMetadataAll(ctx, ro.Namespace, p.PodMetadata) }}
+	runs := phase{"start and stop AnalysisRuns", func(ctx context.Context) error { return r.startStopRuns(ctx, ro, p) }}
+	deletes := phase{"delete old objects", func(ctx context.Context) error { return r.deleteOld(ctx, ro, p) }}
+	if p.Status.Abort {
+		routes.run = func(ctx context.Context) error { return r.applyRouting(ctx, ro, r.abortRouters(ro, rts), p.Routing) }
+		return []phase{routes, create, selectors, scale, metadata, runs, deletes}
+	}
+	return []phase{create, selectors, routes, scale, metadata, runs, deletes}
+}
+
+// execute carries out a plan whose status is already recorded, phase by phase, and stops at the
+// first phase that fails: what comes after it is not safe without it. Every intent is idempotent,
+// so a failed execution is simply planned and carried out again.
 func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, rts []trafficrouting.TrafficRouter) error {
-	logger := log.FromContext(ctx)
+	for _, ph := range r.phases(key, ro, p, rts) {
+		if err := ph.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", ph.name, err)
+		}
+	}
+	if len(p.Create)+len(p.Scale)+len(p.Selectors)+len(p.Delete) > 0 {
+		log.FromContext(ctx).V(1).Info("Executed plan", "create", len(p.Create), "scale", len(p.Scale),
+			"selectors", len(p.Selectors), "delete", len(p.Delete), "runs", len(p.CreateRuns))
+	}
+	return nil
+}
+
+func (r *Reconciler) createReplicaSets(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, sets []*appsv1.ReplicaSet) error {
 	var errs []error
-	for _, rs := range p.Create {
+	for _, rs := range sets {
 		if err := r.createReplicaSet(ctx, ro, rs); err != nil {
 			errs = append(errs, err)
 		} else {
 			r.expect.wroteReplicaSet(key, rs.Name, rs.ResourceVersion)
 		}
 	}
-	// Services first: a route never sends traffic to a Service before it selects the pods meant
-	// for it (the canary Service takes the canary pods, the stable Service the promoted ones).
-	for _, sel := range p.Selectors {
+	return errors.Join(errs...)
+}
+
+// setSelectors switches Service selectors, and tells each switch once the Service holds it.
+func (r *Reconciler) setSelectors(ctx context.Context, ro *v1alpha1.Rollout, sels []plan.SetSelector) error {
+	var errs []error
+	for _, sel := range sels {
 		if err := r.setSelector(ctx, ro, sel); err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if e, ok := plan.SelectorEvent(sel); ok {
+			r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "SwitchService", "%s", e.Message)
 		}
 	}
-	if err := r.applyRouting(ctx, ro, rts, p.Routing); err != nil {
-		errs = append(errs, err)
-	}
+	return errors.Join(errs...)
+}
+
+// scale resizes the ReplicaSets, and the Deployment a workloadRef names.
+func (r *Reconciler) scale(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan) error {
+	var errs []error
 	for _, sc := range p.Scale {
 		if rv, err := r.scaleReplicaSet(ctx, ro.Namespace, sc); err != nil {
 			errs = append(errs, err)
@@ -57,11 +111,24 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 			r.expect.wroteReplicaSet(key, sc.Name, rv)
 		}
 	}
-	for _, md := range p.PodMetadata {
-		if err := r.setPodMetadata(ctx, ro.Namespace, md); err != nil {
+	if err := r.scaleDownWorkload(ctx, ro, p.Status); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) setPodMetadataAll(ctx context.Context, namespace string, mds []plan.PodMetadata) error {
+	var errs []error
+	for _, md := range mds {
+		if err := r.setPodMetadata(ctx, namespace, md); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) startStopRuns(ctx context.Context, ro *v1alpha1.Rollout, p plan.Plan) error {
+	var errs []error
 	for _, req := range p.CreateRuns {
 		if err := r.createRun(ctx, ro, req); err != nil {
 			errs = append(errs, err)
@@ -73,6 +140,13 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 			errs = append(errs, fmt.Errorf("terminate AnalysisRun %s: %w", name, err))
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// deleteOld removes AnalysisRuns and ReplicaSets beyond the history limits, and the pods a
+// restart replaces (each told by an event once deleted).
+func (r *Reconciler) deleteOld(ctx context.Context, ro *v1alpha1.Rollout, p plan.Plan) error {
+	var errs []error
 	for _, name := range p.DeleteRuns {
 		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
 		if err := r.Client.Delete(ctx, run); client.IgnoreNotFound(err) != nil {
@@ -87,16 +161,13 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 	}
 	for _, name := range p.DeletePods {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: name}}
-		if err := r.Client.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
+		switch err := r.Client.Delete(ctx, pod); {
+		case err == nil:
+			e := plan.RestartEvent(name)
+			r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Restart", "%s", e.Message)
+		case !apierrors.IsNotFound(err):
 			errs = append(errs, fmt.Errorf("delete pod %s to restart it: %w", name, err))
 		}
-	}
-	if err := r.scaleDownWorkload(ctx, ro, p.Status); err != nil {
-		errs = append(errs, err)
-	}
-	if len(p.Create)+len(p.Scale)+len(p.Selectors)+len(p.Delete) > 0 {
-		logger.V(1).Info("Executed plan", "create", len(p.Create), "scale", len(p.Scale),
-			"selectors", len(p.Selectors), "delete", len(p.Delete), "runs", len(p.CreateRuns))
 	}
 	return errors.Join(errs...)
 }

@@ -6,7 +6,6 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,13 +18,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	"github.com/sluice-dev/sluice/controllers/rollout/plan"
+	"github.com/sluice-dev/sluice/trafficrouting"
 )
 
 // FieldManager is the field manager and event reporter of the rollout controller.
@@ -62,6 +64,11 @@ type Reconciler struct {
 	pendingCounts sync.Map // types.NamespacedName -> pending
 	// announced remembers plan.Plan.AnnouncedEnd by Rollout.
 	announced sync.Map // types.NamespacedName -> string
+	// actionErrors holds why the last execution of a plan failed, by Rollout, until one succeeds.
+	actionErrors sync.Map // types.NamespacedName -> actionError
+	// retryBackoff spaces the retries of failed executions (retries).
+	retryBackoff workqueue.TypedRateLimiter[types.NamespacedName]
+	retriesOnce  sync.Once
 }
 
 // statusCoalesce is how long a status change that only moves replica counts may wait, to be
@@ -93,6 +100,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.lastWrite.Delete(req.NamespacedName)
 			r.pendingCounts.Delete(req.NamespacedName)
 			r.announced.Delete(req.NamespacedName)
+			r.actionErrors.Delete(req.NamespacedName)
+			r.retries().Forget(req.NamespacedName)
 			r.expect.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
@@ -124,10 +133,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if v, ok := r.announced.Load(req.NamespacedName); ok {
 		obs.AnnouncedEnd = v.(string)
 	}
+	obs.ActionError = r.lastActionError(req.NamespacedName, ro.UID)
 	p := plan.Next(ro, obs, now)
 
 	written, err := r.writeStatus(ctx, req.NamespacedName, ro, &p)
 	if err != nil {
+		if p.Status.Abort {
+			// A safety action does not wait for its record: traffic goes back to stable now.
+			r.abortTraffic(ctx, ro, p, rts)
+		}
 		if apierrors.IsConflict(err) {
 			// Someone changed the Rollout meanwhile (a promote, an abort): plan again on the new one.
 			logger.V(1).Info("Rollout changed while planning, planning again")
@@ -135,7 +149,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, err
 	}
+	recorded := ro.Status
 	if written {
+		recorded = p.Status
 		logTransition(logger, ro, &p.Status)
 		if p.AnnouncedEnd != "" {
 			r.announced.Store(req.NamespacedName, p.AnnouncedEnd)
@@ -151,31 +167,123 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	for _, e := range p.Events {
 		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
 	}
-	if err := r.execute(ctx, req.NamespacedName, ro, p, rts); err != nil {
-		if namespaceTerminating(err) {
-			// The namespace is being deleted and takes the Rollout with it: nothing to retry.
-			logger.V(1).Info("Namespace is terminating, not acting", "error", err.Error())
-			return ctrl.Result{}, nil
+	err = r.execute(ctx, req.NamespacedName, ro, p, rts)
+	return r.finish(ctx, req.NamespacedName, ro, p, recorded, err), nil
+}
+
+// finish records how carrying out a plan went and says when to look again: at the plan's time
+// after a success; after a failure at the sooner of that and the retry backoff, so that a pause
+// or a scale-down delay still ends on time while a failing write is retried at most 10 s apart.
+// A failure is logged, recorded as a Warning event and named in the Progressing condition until
+// an execution succeeds (plan.ReportActionError).
+func (r *Reconciler) finish(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, recorded v1alpha1.RolloutStatus, err error) ctrl.Result {
+	if err == nil {
+		r.retries().Forget(key)
+		if _, failed := r.actionErrors.LoadAndDelete(key); failed {
+			r.recordActionError(ctx, key, ro, recorded, "")
 		}
-		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", err.Error())
-		return ctrl.Result{}, err
+		return ctrl.Result{RequeueAfter: p.RequeueAfter}
 	}
-	return ctrl.Result{RequeueAfter: p.RequeueAfter}, nil
+	logger := log.FromContext(ctx)
+	if namespaceTerminating(err) {
+		// The namespace is being deleted and takes the Rollout with it: nothing to retry.
+		logger.V(1).Info("Namespace is terminating, not acting", "error", err.Error())
+		return ctrl.Result{}
+	}
+	msg := err.Error()
+	r.actionErrors.Store(key, actionError{uid: ro.UID, msg: msg})
+	logger.Error(err, "Carrying out the plan failed; the phases after the failing one did not run")
+	r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", msg)
+	r.recordActionError(ctx, key, ro, recorded, msg)
+	return ctrl.Result{RequeueAfter: retryAfter(p.RequeueAfter, r.retries().When(key))}
+}
+
+// retryAfter is when to retry a failed execution: after the backoff, or sooner when the plan
+// wants to look again sooner (a pause's end, a scale-down deadline).
+func retryAfter(planned, backoff time.Duration) time.Duration {
+	if planned > 0 && planned < backoff {
+		return planned
+	}
+	return backoff
+}
+
+// actionError is why carrying out the last plan of a Rollout (by UID) failed.
+type actionError struct {
+	uid types.UID
+	msg string
+}
+
+// lastActionError returns the failure of the last execution for this very Rollout, if any.
+func (r *Reconciler) lastActionError(key types.NamespacedName, uid types.UID) string {
+	if v, ok := r.actionErrors.Load(key); ok && v.(actionError).uid == uid {
+		return v.(actionError).msg
+	}
+	return ""
+}
+
+// recordActionError writes the failure of an execution into the recorded status (or, with msg
+// empty, takes it out), as the next plan would.
+func (r *Reconciler) recordActionError(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, recorded v1alpha1.RolloutStatus, msg string) {
+	status := recorded.DeepCopy()
+	plan.ReportActionError(status, msg)
+	if equality.Semantic.DeepEqual(recorded, *status) {
+		return
+	}
+	updated := ro.DeepCopy()
+	updated.Status = *status
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		// The next plan reports it (Observed.ActionError).
+		log.FromContext(ctx).V(1).Info("Could not record the outcome of the last execution", "error", err.Error())
+		return
+	}
+	ro.ResourceVersion = updated.ResourceVersion
+	r.lastWrite.Store(key, r.now())
+	r.expect.wroteRollout(key, updated.ResourceVersion)
+}
+
+// abortTraffic sends an abort's traffic back to stable when the status that records the abort
+// could not be written.
+func (r *Reconciler) abortTraffic(ctx context.Context, ro *v1alpha1.Rollout, p plan.Plan, rts []trafficrouting.TrafficRouter) {
+	if err := r.applyRouting(ctx, ro, r.abortRouters(ro, rts), p.Routing); err != nil {
+		log.FromContext(ctx).Error(err, "Abort could not move all traffic back to stable")
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Abort", "abort: route traffic: %s", err.Error())
+	}
+}
+
+// retries is the backoff of failed executions, by Rollout: 5 ms doubling up to maxBackoff.
+func (r *Reconciler) retries() workqueue.TypedRateLimiter[types.NamespacedName] {
+	r.retriesOnce.Do(func() {
+		r.retryBackoff = workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](5*time.Millisecond, maxBackoff)
+	})
+	return r.retryBackoff
+}
+
+// maxBackoff caps the retry delay of a failed reconcile, as Argo Rollouts does (controller-runtime's
+// default grows to about 16 minutes).
+const maxBackoff = 10 * time.Second
+
+// newRateLimiter is the queue's per-Rollout retry backoff for reconciles that return an error.
+func newRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxBackoff)
 }
 
 // namespaceTerminating reports whether err (all of it, when it joins several) is the API server
 // refusing to create objects in a namespace that is being deleted.
 func namespaceTerminating(err error) bool {
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range joined.Unwrap() {
-			if !namespaceTerminating(e) {
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, one := range e.Unwrap() {
+			if !namespaceTerminating(one) {
 				return false
 			}
 		}
-		return len(joined.Unwrap()) > 0
+		return len(e.Unwrap()) > 0
+	case *apierrors.StatusError:
+		return apierrors.HasStatusCause(e, corev1.NamespaceTerminatingCause)
+	case interface{ Unwrap() error }:
+		return namespaceTerminating(e.Unwrap())
 	}
-	var status *apierrors.StatusError
-	return errors.As(err, &status) && apierrors.HasStatusCause(status, corev1.NamespaceTerminatingCause)
+	return false
 }
 
 func (r *Reconciler) now() time.Time {
@@ -297,7 +405,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1), RateLimiter: newRateLimiter()}).
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).

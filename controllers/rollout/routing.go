@@ -2,7 +2,11 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -55,29 +59,104 @@ func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout, o
 	return rts, nil
 }
 
-// applyRouting brings every router to the plan's routing intent: subsets, weights, then the
-// managed header and mirror routes. It runs before ReplicaSets are scaled, so that on an abort the
-// traffic is back on stable before the canary shrinks.
+// applyRouting brings every router to the plan's routing intent. Each router is brought there on
+// its own, so that one failing router does not hold the others back (an abort's weight 0 reaches
+// every route that accepts it); the errors are joined.
 func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, rts []trafficrouting.TrafficRouter, intent *plan.RoutingIntent) error {
 	if intent == nil {
 		return nil
 	}
-	logger := log.FromContext(ctx)
+	var errs []error
 	for _, rt := range rts {
-		if su, ok := rt.(trafficrouting.SubsetUpdater); ok && intent.Subsets != nil {
-			if err := su.UpdateSubsets(ctx, intent.Subsets[0], intent.Subsets[1]); err != nil {
-				return fmt.Errorf("update subsets with %s: %w", rt.Name(), err)
-			}
-		}
-		if err := rt.SetWeight(ctx, intent.Weights); err != nil {
-			return fmt.Errorf("set canary weight %d with %s: %w", intent.Weights.Canary.Weight, rt.Name(), err)
-		}
-		logger.V(1).Info("Set canary weight", "router", rt.Name(), "weight", intent.Weights.Canary.Weight)
-		if err := r.applyManagedRoutes(ctx, ro, rt, intent); err != nil {
-			return err
+		if err := r.applyRouter(ctx, ro, rt, intent); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// applyRouter brings one router to the intent: subsets, weights, then the managed header and
+// mirror routes, stopping at the first that fails (a weight never points at a subset that was
+// not updated).
+func (r *Reconciler) applyRouter(ctx context.Context, ro *v1alpha1.Rollout, rt trafficrouting.TrafficRouter, intent *plan.RoutingIntent) error {
+	if su, ok := rt.(trafficrouting.SubsetUpdater); ok && intent.Subsets != nil {
+		if err := su.UpdateSubsets(ctx, intent.Subsets[0], intent.Subsets[1]); err != nil {
+			return fmt.Errorf("update subsets with %s: %w", rt.Name(), err)
+		}
+	}
+	if err := rt.SetWeight(ctx, intent.Weights); err != nil {
+		return fmt.Errorf("set canary weight %d with %s: %w", intent.Weights.Canary.Weight, rt.Name(), err)
+	}
+	log.FromContext(ctx).V(1).Info("Set canary weight", "router", rt.Name(), "weight", intent.Weights.Canary.Weight)
+	return r.applyManagedRoutes(ctx, ro, rt, intent)
+}
+
+// abortRouters returns the routers that carry an abort's traffic back to stable: one for each
+// route object the traffic routing block names (HTTPRoute, GRPCRoute, VirtualService), so that a
+// route that refuses the write does not keep the weight from the others. A router writes its
+// routes in turn and stops at the first that fails; for an abort each route stands alone. It
+// returns rts when the block names one route, or cannot be split.
+func (r *Reconciler) abortRouters(ro *v1alpha1.Rollout, rts []trafficrouting.TrafficRouter) []trafficrouting.TrafficRouter {
+	c := ro.Spec.Strategy.Canary
+	if c == nil || c.TrafficRouting == nil {
+		return rts
+	}
+	var blocks []*v1alpha1.RolloutTrafficRouting
+	if is := c.TrafficRouting.Istio; is != nil {
+		vss := is.VirtualServices
+		if is.VirtualService != nil {
+			vss = append([]v1alpha1.IstioVirtualService{*is.VirtualService}, vss...)
+		}
+		for _, vs := range vss {
+			one := c.TrafficRouting.DeepCopy()
+			one.Istio.VirtualService, one.Istio.VirtualServices = nil, []v1alpha1.IstioVirtualService{vs}
+			blocks = append(blocks, one)
+		}
+	}
+	gw, err := c.TrafficRouting.GatewayAPI()
+	if err != nil {
+		return rts
+	}
+	if gw != nil {
+		var cfgs []v1alpha1.GatewayAPIConfig
+		for _, rt := range gatewayRoutes(gw.HTTPRoute, gw.HTTPRoutes) {
+			cfgs = append(cfgs, v1alpha1.GatewayAPIConfig{HTTPRoutes: []v1alpha1.GatewayAPIRoute{rt}, Namespace: gw.Namespace})
+		}
+		for _, rt := range gatewayRoutes(gw.GRPCRoute, gw.GRPCRoutes) {
+			cfgs = append(cfgs, v1alpha1.GatewayAPIConfig{GRPCRoutes: []v1alpha1.GatewayAPIRoute{rt}, Namespace: gw.Namespace})
+		}
+		for _, cfg := range cfgs {
+			raw, err := json.Marshal(cfg)
+			if err != nil {
+				return rts
+			}
+			one := c.TrafficRouting.DeepCopy()
+			one.Plugins[v1alpha1.GatewayAPIPluginName] = apiextensionsv1.JSON{Raw: raw}
+			blocks = append(blocks, one)
+		}
+	}
+	if len(blocks) <= 1 {
+		return rts
+	}
+	var out []trafficrouting.TrafficRouter
+	for _, block := range blocks {
+		one := ro.DeepCopy()
+		one.Spec.Strategy.Canary.TrafficRouting = block
+		each, err := routers.New(r.Client, one)
+		if err != nil {
+			return rts
+		}
+		out = append(out, each...)
+	}
+	return out
+}
+
+// gatewayRoutes lists the routes of the single and the list form of a Gateway API route key.
+func gatewayRoutes(single string, list []v1alpha1.GatewayAPIRoute) []v1alpha1.GatewayAPIRoute {
+	if single != "" {
+		return append([]v1alpha1.GatewayAPIRoute{{Name: single}}, list...)
+	}
+	return list
 }
 
 func (r *Reconciler) applyManagedRoutes(ctx context.Context, ro *v1alpha1.Rollout, rt trafficrouting.TrafficRouter, intent *plan.RoutingIntent) error {

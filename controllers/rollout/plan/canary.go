@@ -24,6 +24,7 @@ func (s *state) canary() {
 		}
 		s.status.CurrentStepHash = stepsHash
 	}
+	s.clampStepIndex(int32(len(steps)))
 	s.weight = s.routedWeight()
 	if s.routed() {
 		delay := time.Duration(max(c.GetScaleDownDelaySeconds(), c.GetAbortScaleDownDelaySeconds())) * time.Second
@@ -76,6 +77,15 @@ func (s *state) setStepIndex(i int32) {
 	s.status.CurrentStepIndex = ptr.To(i)
 }
 
+// clampStepIndex keeps status.currentStepIndex within [0, n]: the CRD accepts any int32 and a
+// person or tool may patch one outside the steps. Below zero is the first step; beyond the last
+// step is "every step done", as Argo Rollouts reads an index past the end.
+func (s *state) clampStepIndex(n int32) {
+	if i := s.status.CurrentStepIndex; i != nil && (*i < 0 || *i > n) {
+		s.status.CurrentStepIndex = ptr.To(min(max(*i, 0), n))
+	}
+}
+
 func (s *state) stepIndex() int32 {
 	if s.status.CurrentStepIndex == nil {
 		return 0
@@ -115,6 +125,11 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		s.event(corev1.EventTypeNormal, "RolloutStepCompleted", msg)
 		idx++
 		s.setStepIndex(idx)
+		if len(s.status.PauseConditions) == 0 {
+			// A person's promotion (controllerPause without its condition) ends one pause; one
+			// left from a step that was skipped past must not end the next (finishStatus).
+			s.status.ControllerPause = false
+		}
 	}
 	if s.status.Abort {
 		return

@@ -50,9 +50,12 @@ func (s *state) restart() {
 			return
 		}
 	}
-	pod := s.obs.OldPods[0]
-	s.plan.DeletePods = append(s.plan.DeletePods, pod.Name)
-	s.event(corev1.EventTypeNormal, "RestartingPod", fmt.Sprintf("Deleting pod %s to restart it", pod.Name))
+	s.plan.DeletePods = append(s.plan.DeletePods, s.obs.OldPods[0].Name)
+}
+
+// RestartEvent is the event that tells a pod was deleted to restart it.
+func RestartEvent(pod string) Event {
+	return Event{Type: corev1.EventTypeNormal, Reason: "RestartingPod", Message: fmt.Sprintf("Deleted pod %s to restart it", pod)}
 }
 
 // runHistory deletes completed AnalysisRuns of earlier updates beyond

@@ -43,6 +43,7 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 		replicas: ro.Spec.GetReplicas(),
 		desired:  map[*appsv1.ReplicaSet]int32{},
 	}
+	stripActionError(s.status)
 	s.status.ObservedGeneration = strconv.FormatInt(ro.Generation, 10)
 	if ro.Spec.Selector != nil {
 		s.status.Selector = metav1.FormatLabelSelector(ro.Spec.Selector)
@@ -84,6 +85,7 @@ func (s *state) invalid(errs []string) {
 	s.status.Phase = v1alpha1.RolloutPhaseDegraded
 	s.status.Message = v1alpha1.InvalidSpecReason + ": " + msg
 	s.countReplicas()
+	ReportActionError(s.status, s.obs.ActionError)
 	s.plan.Status = *s.status
 }
 
@@ -327,11 +329,17 @@ func (s *state) setSelector(service, hash string) {
 	if current == hash && managedBy == s.ro.Name {
 		return
 	}
-	s.plan.Selectors = append(s.plan.Selectors, SetSelector{Service: service, Hash: hash})
-	if current != hash {
-		s.event(corev1.EventTypeNormal, "SwitchService",
-			fmt.Sprintf("Switched selector for Service %s from %q to %q", service, current, hash))
+	s.plan.Selectors = append(s.plan.Selectors, SetSelector{Service: service, Hash: hash, From: current})
+}
+
+// SelectorEvent is the event that tells a carried-out selector switch, if it was one (a Service
+// that only gains the managed-by annotation gets none).
+func SelectorEvent(sel SetSelector) (Event, bool) {
+	if sel.From == sel.Hash {
+		return Event{}, false
 	}
+	return Event{Type: corev1.EventTypeNormal, Reason: "SwitchService",
+		Message: fmt.Sprintf("Switched selector for Service %s from %q to %q", sel.Service, sel.From, sel.Hash)}, true
 }
 
 // selectorOf returns the hash a Service currently selects.

@@ -431,6 +431,28 @@ func TestScenarios(t *testing.T) {
 			w.ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Nginx: jsonRaw(`{"stableIngress":"x"}`)}
 			w.settle(time.Minute)
 		},
+		"canary-argo-cd-skip-current-step": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(50), pause("10s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("skip-current-step: currentStepIndex 2, pauseConditions null")
+			w.ro.Status.CurrentStepIndex = ptr.To[int32](2)
+			w.ro.Status.PauseConditions = nil
+			w.settle(time.Hour)
+		},
+		"canary-step-index-out-of-range": func(w *world) {
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("currentStepIndex -3")
+			w.ro.Status.CurrentStepIndex = ptr.To[int32](-3)
+			w.settle(time.Hour)
+			w.note("currentStepIndex 99")
+			w.ro.Status.CurrentStepIndex = ptr.To[int32](99)
+			w.settle(time.Hour)
+		},
 		"routed-canary-20-pause-60-pause": func(w *world) {
 			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
 			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(20), pause("2s"), weight(60), pause("2s")}

@@ -301,7 +301,18 @@ func (w *world) record(p Plan) {
 	for _, name := range p.TerminateRuns {
 		fmt.Fprintf(&w.log, "%6s   terminate run %s\n", "", name)
 	}
-	for _, e := range p.Events {
+	// The reconciler records the plan's events once the status holds them, then the executor's
+	// for the writes it carried out (all of them, in this world).
+	events := append([]Event{}, p.Events...)
+	for _, sel := range p.Selectors {
+		if e, ok := SelectorEvent(sel); ok {
+			events = append(events, e)
+		}
+	}
+	for _, pod := range p.DeletePods {
+		events = append(events, RestartEvent(pod))
+	}
+	for _, e := range events {
 		if e.Reason != "ScalingReplicaSet" {
 			fmt.Fprintf(&w.log, "%6s   event %s: %s\n", "", e.Reason, e.Message)
 		}

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -48,7 +49,44 @@ func (s *state) finishStatus() {
 	healthy := s.status.Phase == v1alpha1.RolloutPhaseHealthy
 	s.boolCondition(v1alpha1.RolloutHealthy, healthy, v1alpha1.RolloutHealthyReason, "Rollout is healthy", "Rollout is not healthy")
 	s.boolCondition(v1alpha1.RolloutCompleted, completed, v1alpha1.RolloutCompletedReason, "Rollout is completed", "Rollout is not completed")
+	if len(s.status.PauseConditions) == 0 {
+		// controllerPause means "the controller paused here": with no pause left it is stale, and a
+		// later pause would read it as a person's promotion (Argo Rollouts resets it the same way).
+		s.status.ControllerPause = false
+	}
+	ReportActionError(s.status, s.obs.ActionError)
 	s.plan.Status = *s.status
+}
+
+// actionFailed joins a message and the failure of the last execution of a plan.
+const actionFailed = "; last action failed: "
+
+// ReportActionError records in a planned status why carrying it out failed (err), or that
+// nothing failed (err empty): the Progressing condition's message and, in phase Progressing, the
+// phase message end with the failure. Only messages change, so the status, reason and times of the
+// condition (and with them the progress deadline) stay as planned. The planner calls it with
+// Observed.ActionError; the reconciler calls it after a failed execution, and the next plan gives
+// the same status.
+func ReportActionError(st *v1alpha1.RolloutStatus, err string) {
+	with := func(msg string) string {
+		msg, _, _ = strings.Cut(msg, actionFailed)
+		if err != "" {
+			msg += actionFailed + err
+		}
+		return msg
+	}
+	if c := condition(st, v1alpha1.RolloutProgressing); c != nil {
+		c.Message = with(c.Message)
+	}
+	if st.Phase == v1alpha1.RolloutPhaseProgressing {
+		st.Message = with(st.Message)
+	}
+}
+
+// stripActionError removes a recorded failure from the messages of the status being planned, so
+// that conditions compare (and keep their times) on what the planner decides.
+func stripActionError(st *v1alpha1.RolloutStatus) {
+	ReportActionError(st, "")
 }
 
 // countReplicas sums the ReplicaSets' pods into the status.
@@ -173,7 +211,10 @@ func (s *state) progressingCondition(completed, paused bool) {
 		name = s.newRS.Name
 	}
 	old := s.ro.Status
-	acted := len(s.plan.Create)+len(s.plan.Scale)+len(s.plan.Selectors)+len(s.plan.DeletePods) > 0 ||
+	// Planned writes are progress only when the last ones went through: a create or patch the API
+	// server keeps refusing is planned again on every retry, and must not hold off the deadline.
+	planned := len(s.plan.Create)+len(s.plan.Scale)+len(s.plan.Selectors)+len(s.plan.DeletePods) > 0
+	acted := (planned && s.obs.ActionError == "") ||
 		old.StableRS != s.status.StableRS || old.CurrentPodHash != s.status.CurrentPodHash ||
 		!equalIndex(old.CurrentStepIndex, s.status.CurrentStepIndex)
 	counted := old.Replicas != s.status.Replicas || old.UpdatedReplicas != s.status.UpdatedReplicas ||

@@ -45,6 +45,11 @@ type Observed struct {
 	// RoutingError is a problem with the routing objects (a missing route); it is reported in the
 	// Progressing condition and the rollout waits.
 	RoutingError string
+	// ActionError is why carrying out the last plan failed (ReportActionError), empty once a plan
+	// was carried out in full. It stays in the Progressing condition until then, and planned
+	// actions do not count as progress while it stands: a write the API server keeps refusing runs
+	// into the progress deadline.
+	ActionError string
 	// PauseStarted gives the precise time (finer than the status' one second) at which the
 	// current pause condition of a reason was set, when this process set it.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
@@ -71,9 +76,12 @@ type Plan struct {
 	Delete []string
 	// Selectors lists Services whose rollouts-pod-template-hash selector must change.
 	Selectors []SetSelector
-	// DeletePods lists pods to delete for a restart.
+	// DeletePods lists pods to delete for a restart; the executor records RestartEvent for each
+	// one it deleted.
 	DeletePods []string
-	// Events are transitions to record on the Rollout.
+	// Events are transitions to record on the Rollout once its status holds them. Events about
+	// writes to other objects (selector switches, pod restarts) are the executor's, recorded after
+	// the write succeeded: SelectorEvent, RestartEvent.
 	Events []Event
 	// RequeueAfter is when to look again although nothing changes (pauses, delays, deadlines);
 	// zero means only on a watch event.
@@ -106,6 +114,9 @@ type ScaleReplicaSet struct {
 type SetSelector struct {
 	Service string
 	Hash    string
+	// From is the hash the Service selected when planned ("" for none); the executor announces
+	// a switch (SelectorEvent) once the Service holds Hash.
+	From string
 }
 
 // Event is a Kubernetes event to record.
