@@ -142,10 +142,11 @@ func (s *run) failed(reason, message string, stalled bool) {
 	switch {
 	case stalled:
 		s.setCondition(v1alpha1.ConditionStalled, true, reason, message)
-	case reason == v1alpha1.ReasonFetchFailed:
+	case reason == v1alpha1.ReasonFetchFailed && stalledAt(s.gs):
 		// A fetch that fails says nothing about the revision: a Stalled condition (a render that
-		// fails, retries used up) stays until a fetch shows whether it still holds, so a parent
-		// GitSync does not read a transient network error as the child recovering.
+		// fails, retries used up) of this spec stays until a fetch shows whether it still holds,
+		// so a parent GitSync does not read a transient network error as the child recovering.
+		// One from an older spec goes: the user changed what it was about.
 	default:
 		meta.RemoveStatusCondition(&s.gs.Status.Conditions, v1alpha1.ConditionStalled)
 	}
@@ -187,4 +188,10 @@ func (s *run) event(eventType, reason, action, format string, args ...any) {
 // isSelf reports whether a managed object is this GitSync itself.
 func (s *run) isSelf(id inventory.ID) bool {
 	return id.Group == v1alpha1.GroupVersion.Group && id.Kind == "GitSync" && id.Namespace == s.gs.Namespace && id.Name == s.gs.Name
+}
+
+// stalledAt reports whether the GitSync has a Stalled condition written for its current spec.
+func stalledAt(gs *v1alpha1.GitSync) bool {
+	c := meta.FindStatusCondition(gs.Status.Conditions, v1alpha1.ConditionStalled)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == gs.Generation
 }

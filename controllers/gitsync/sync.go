@@ -346,20 +346,31 @@ func ownedBy(live *unstructured.Unstructured, owner types.NamespacedName) bool {
 	return l[v1alpha1.LabelGitSyncName] == owner.Name && l[v1alpha1.LabelGitSyncNamespace] == owner.Namespace
 }
 
-// operationRunning reports whether an operation on this revision is under way.
+// operationRunning reports whether an operation on this revision is under way. A spec change
+// ends it for an automated GitSync (operationDue starts one under the new spec); a manual one goes
+// on, as nothing else would start it again.
 func (s *run) operationRunning(revision string) bool {
 	op := s.gs.Status.OperationState
 	return op != nil && op.Phase == v1alpha1.OperationRunning && op.Revision == revision &&
-		!s.specChanged() && !s.syncRequested()
+		(!s.specChanged() || s.gs.Spec.Automated() == nil) && !s.syncRequested()
 }
 
 // specChanged reports whether the spec changed since the last operation started: that operation
 // ran under another generation (or there was none). It is not read from status.observedGeneration,
 // which every reconcile moves on, also one that failed before it could start an operation (a
-// fetch or render error): the new spec would then never be applied.
+// fetch or render error): the new spec would then never be applied. An operation state without a
+// generation (written before the field existed, or pruned by an older CRD) falls back to
+// observedGeneration, so an upgrade does not start an operation (and its hooks) on every GitSync.
 func (s *run) specChanged() bool {
 	op := s.gs.Status.OperationState
-	return op == nil || op.Generation != s.gs.Generation
+	switch {
+	case op == nil:
+		return true
+	case op.Generation == 0:
+		return s.gs.Generation != s.gs.Status.ObservedGeneration
+	default:
+		return op.Generation != s.gs.Generation
+	}
 }
 
 // syncRequested reports whether the sync-requested annotation changed since it was acted on.

@@ -120,6 +120,9 @@ func (w *liveWatch) start(gvk schema.GroupVersionKind, kw *kindWatch) {
 	// without sluice-sync-watch) is said in the controller's log, naming the kind, rather than
 	// only in client-go's; until the informer has listed, the reconciles compare the kind.
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if errors.Is(err, context.Canceled) {
+			return // the watch is being stopped
+		}
 		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			w.log.V(1).Info("Live watch restarts", "kind", gvk.String(), "error", err.Error())
 			return

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -99,27 +101,47 @@ type Pending struct {
 	Desired, Live *unstructured.Unstructured
 }
 
-// conflictAttempts bounds the reads and re-applies of ApplyFilled when another writer keeps
-// changing the object between the read and the write.
+// conflictAttempts bounds the applies of ApplyFilled when another writer keeps changing the
+// object between the read and the write.
 const conflictAttempts = 5
 
 // ApplyFilled applies what fill makes of desired and live. When fill carried values over from live
 // (the rollout controller's weights, an HPA's replicas), the object it returns holds live's
 // resourceVersion and the apply is conditional on it: if the owner wrote in between, the API
-// server refuses with a conflict and the object is read again and filled again, so a sync never
-// writes back a value that was current a moment ago and is not any more.
+// server refuses with a conflict and the object is read again and filled again (after a short
+// wait that grows with each attempt), so a sync never writes back a value that was current a
+// moment ago and is not any more. An object deleted in between is applied as Git has it.
 func (a *Applier) ApplyFilled(ctx context.Context, p Pending, fill Fill) (*unstructured.Unstructured, error) {
 	obj := fill(p.Desired, p.Live)
 	for attempt := 1; ; attempt++ {
 		out, err := a.Apply(ctx, obj)
-		if err == nil || obj.GetResourceVersion() == "" || !apierrors.IsConflict(err) || attempt == conflictAttempts {
+		// Conditional only when the version came from live, not from Git (an exported manifest).
+		conditional := obj.GetResourceVersion() != "" && obj.GetResourceVersion() != p.Desired.GetResourceVersion()
+		if err == nil || !conditional {
 			return out, err
+		}
+		if attempt == conflictAttempts {
+			if apierrors.IsConflict(err) {
+				return nil, fmt.Errorf("%w (the apply keeps the values other controllers own and is conditional on the version it read; the object changed before each of %d attempts)", err, attempt)
+			}
+			return nil, err
 		}
 		live, gerr := a.Get(ctx, p.Desired.GroupVersionKind(), p.Desired.GetNamespace(), p.Desired.GetName())
 		if gerr != nil {
 			return nil, fmt.Errorf("%w; then reading it again: %w", err, gerr)
 		}
+		if !apierrors.IsConflict(err) && live != nil {
+			// Not a conflict and the object is still there: the refusal is about the object.
+			return nil, err
+		}
+		// A conflict, or another error with the object gone meanwhile (some kinds refuse a
+		// create that carries a resourceVersion): fill again from what is there now.
 		obj = fill(p.Desired, live)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * time.Duration(5+rand.IntN(10)) * time.Millisecond):
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -67,8 +68,78 @@ func TestApplyFilledRereadsOnConflict(t *testing.T) {
 		t.Fatalf("ApplyFilled without fill: %v", err)
 	}
 	if len(applied) != 1 || applied[0].GetResourceVersion() != "" {
-		t.Errorf("applies %d (resourceVersion %q), want one unconditional apply", len(applied), applied[0].GetResourceVersion())
+		t.Fatalf("applies %v, want one unconditional apply", applied)
 	}
+}
+
+// A writer that never stops: the loop ends after conflictAttempts applies and says why.
+func TestApplyFilledGivesUpOnAWriterThatNeverStops(t *testing.T) {
+	a, client, gvr := routeApplier(t, withVersion(obj(t, routeLive("/")), "42"))
+	applies := 0
+	client.PrependReactor("patch", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		applies++
+		return true, nil, apierrors.NewConflict(gvr.GroupResource(), "web", nil)
+	})
+	cmp := &Comparer{Others: NewOthers([]*rov1.Rollout{rollout(t, canaryRollout)}, nil)}
+	_, err := a.ApplyFilled(context.Background(), Pending{Desired: obj(t, routeDesired), Live: withVersion(obj(t, routeLive("/")), "41")}, cmp.ForApply)
+	if err == nil || !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "5 attempts") {
+		t.Errorf("error %v, want the conflict naming the 5 attempts", err)
+	}
+	if applies != conflictAttempts {
+		t.Errorf("%d applies, want %d", applies, conflictAttempts)
+	}
+}
+
+// An object deleted between the read and the write, whose create the API server refuses because
+// it carries a resourceVersion: it is applied again as Git has it, without one.
+func TestApplyFilledCreatesAnObjectDeletedMeanwhile(t *testing.T) {
+	a, client, _ := routeApplier(t)
+	var applied []*unstructured.Unstructured
+	client.PrependReactor("patch", "httproutes", func(act k8stesting.Action) (bool, runtime.Object, error) {
+		o := &unstructured.Unstructured{}
+		if err := o.UnmarshalJSON(act.(k8stesting.PatchAction).GetPatch()); err != nil {
+			t.Fatal(err)
+		}
+		applied = append(applied, o)
+		if o.GetResourceVersion() != "" {
+			return true, nil, apierrors.NewInternalError(errors.New("resourceVersion should not be set on objects to be created"))
+		}
+		return true, o, nil
+	})
+	cmp := &Comparer{Others: NewOthers([]*rov1.Rollout{rollout(t, canaryRollout)}, nil)}
+	if _, err := a.ApplyFilled(context.Background(), Pending{Desired: obj(t, routeDesired), Live: withVersion(obj(t, routeLive("/")), "41")}, cmp.ForApply); err != nil {
+		t.Fatalf("ApplyFilled: %v", err)
+	}
+	if len(applied) != 2 || applied[1].GetResourceVersion() != "" {
+		t.Fatalf("applies %v, want the refused one and one without a resourceVersion", applied)
+	}
+}
+
+// A resourceVersion that came from Git (an exported manifest) is not a lock of ours: no retry.
+func TestApplyFilledDoesNotRetryGitsOwnResourceVersion(t *testing.T) {
+	a, client, gvr := routeApplier(t, withVersion(obj(t, routeLive("/")), "42"))
+	applies := 0
+	client.PrependReactor("patch", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		applies++
+		return true, nil, apierrors.NewConflict(gvr.GroupResource(), "web", nil)
+	})
+	desired := withVersion(obj(t, routeDesired), "7")
+	if _, err := a.ApplyFilled(context.Background(), Pending{Desired: desired, Live: withVersion(obj(t, routeLive("/")), "42")}, (&Comparer{}).ForApply); !apierrors.IsConflict(err) {
+		t.Errorf("error %v, want the conflict", err)
+	}
+	if applies != 1 {
+		t.Errorf("%d applies, want 1", applies)
+	}
+}
+
+func routeApplier(t *testing.T, objs ...runtime.Object) (*Applier, *dynamicfake.FakeDynamicClient, schema.GroupVersionResource) {
+	t.Helper()
+	gvr := schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "HTTPRouteList"}, objs...)
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(gvr.GroupVersion().WithKind("HTTPRoute"), meta.RESTScopeNamespace)
+	return &Applier{Client: client, Mapper: resettable{mapper}}, client, gvr
 }
 
 func withVersion(o *unstructured.Unstructured, rv string) *unstructured.Unstructured {

@@ -133,9 +133,10 @@ func (c *Comparer) ignored(live, desired *unstructured.Unstructured) []path {
 	return out
 }
 
-// ignoreSelects reports whether an ignoreDifferences entry names an object: group, kind, and (when
-// set) name and namespace, each exactly or as a glob pattern ("*", "*.example.com", "web-*"), as
-// Argo CD matches them.
+// ignoreSelects reports whether an ignoreDifferences entry names an object: group and kind exactly
+// or as glob patterns ("*", "*.example.com"), as Argo CD matches them, and name and namespace when
+// set, also as patterns (Argo CD compares those exactly; a Kubernetes name holds no glob
+// character, so an exact name means the same in both).
 func ignoreSelects(ig v1alpha1.ResourceIgnoreDifferences, o *unstructured.Unstructured) bool {
 	gvk := o.GroupVersionKind()
 	return globMatch(ig.Group, gvk.Group) && globMatch(ig.Kind, gvk.Kind) &&
@@ -157,6 +158,11 @@ func ValidateIgnore(ignore []v1alpha1.ResourceIgnoreDifferences) error {
 	for i, ig := range ignore {
 		if ig.Kind == "" {
 			return fmt.Errorf("spec.ignoreDifferences[%d].kind is required (\"*\" matches every kind)", i)
+		}
+		for field, pattern := range map[string]string{"group": ig.Group, "kind": ig.Kind, "name": ig.Name, "namespace": ig.Namespace} {
+			if _, err := pathpkg.Match(pattern, ""); err != nil {
+				return fmt.Errorf("spec.ignoreDifferences[%d].%s: %q is not a valid pattern: %w", i, field, pattern, err)
+			}
 		}
 		for j, ptr := range ig.JSONPointers {
 			if _, err := parsePointer(ptr); err != nil {

@@ -218,6 +218,10 @@ func TestIgnoreDifferences(t *testing.T) {
 			t.Errorf("RespectIgnore %v: applied replicas %d, want %d", respect, r, want)
 		}
 	}
+	if err := ValidateIgnore([]v1alpha1.ResourceIgnoreDifferences{{Kind: "Deploy[", JSONPointers: []string{"/spec/replicas"}}}); err == nil ||
+		!strings.Contains(err.Error(), "ignoreDifferences[0].kind") {
+		t.Errorf("a malformed kind pattern was accepted: %v", err)
+	}
 	if err := ValidateIgnore([]v1alpha1.ResourceIgnoreDifferences{{Kind: "Deployment", JSONPointers: []string{"spec/replicas"}}}); err == nil ||
 		!strings.Contains(err.Error(), "ignoreDifferences[0].jsonPointers[0]") {
 		t.Errorf("a pointer without / was accepted: %v", err)

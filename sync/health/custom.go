@@ -58,6 +58,14 @@ func gitSyncHealth(obj *unstructured.Unstructured) Result {
 		// whatever the health of what it applied before.
 		return degraded(withDetail("GitSync is stalled", c.text()))
 	}
+	if specNotSynced(obj) {
+		// The health in status is of the objects the old spec applied.
+		detail := ""
+		if c, ok := find(conditions(obj), "Ready"); ok && c.isFalse() {
+			detail = c.text()
+		}
+		return progressing(withDetail("the GitSync's new spec has not been synced yet", detail))
+	}
 	if status := stringField(obj, "status", "health", "status"); status != "" {
 		return Result{Status: canonical(status), Message: stringField(obj, "status", "health", "message")}
 	}
@@ -65,6 +73,22 @@ func gitSyncHealth(obj *unstructured.Unstructured) Result {
 		return res
 	}
 	return progressing("waiting for the GitSync to report health")
+}
+
+// specNotSynced reports whether an automated GitSync's last operation ran under an older spec
+// (status.operationState.generation below metadata.generation): a spec change whose first
+// reconciles failed (Git unreachable) would otherwise show the old objects' health. A manual or
+// suspended GitSync is left out: its new spec waits for a person, and its objects' health is still
+// theirs.
+func specNotSynced(obj *unstructured.Unstructured) bool {
+	if _, automated, _ := unstructured.NestedMap(obj.Object, "spec", "syncPolicy", "automated"); !automated {
+		return false
+	}
+	if suspended, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend"); suspended {
+		return false // no operation runs while suspended; its own rule says Suspended
+	}
+	opGen, ok := optionalInt(obj, "status", "operationState", "generation")
+	return ok && opGen > 0 && opGen < generation(obj)
 }
 
 // readyConditionHealth judges an object of a kind without its own rule by its Ready condition,

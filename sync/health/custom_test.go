@@ -109,6 +109,46 @@ status:
   health: {status: Healthy}
   operationState: {phase: Running, message: waiting for wave 1}
 `},
+		{name: "automated, new spec not synced (fetch failing)", status: v1alpha1.HealthProgressing, message: "the GitSync's new spec has not been synced yet: fetch: connection refused", live: `
+apiVersion: sluice.dev/v1alpha1
+kind: GitSync
+metadata: {name: shop, generation: 3}
+spec: {syncPolicy: {automated: {}}}
+status:
+  observedGeneration: 3
+  health: {status: Healthy}
+  operationState: {phase: Succeeded, generation: 2}
+  conditions: [{type: Ready, status: "False", reason: FetchFailed, message: "fetch: connection refused", observedGeneration: 3}]
+`},
+		{name: "manual, new spec not synced: the objects' health", status: v1alpha1.HealthHealthy, live: `
+apiVersion: sluice.dev/v1alpha1
+kind: GitSync
+metadata: {name: shop, generation: 3}
+status:
+  observedGeneration: 3
+  health: {status: Healthy}
+  operationState: {phase: Succeeded, generation: 2}
+`},
+		{name: "automated and suspended: no operation runs, the objects' health", status: v1alpha1.HealthHealthy, live: `
+apiVersion: sluice.dev/v1alpha1
+kind: GitSync
+metadata: {name: shop, generation: 3}
+spec: {suspend: true, syncPolicy: {automated: {}}}
+status:
+  observedGeneration: 3
+  health: {status: Healthy}
+  operationState: {phase: Succeeded, generation: 2}
+`},
+		{name: "automated, operation state from before the field", status: v1alpha1.HealthHealthy, live: `
+apiVersion: sluice.dev/v1alpha1
+kind: GitSync
+metadata: {name: shop, generation: 3}
+spec: {syncPolicy: {automated: {prune: true}}}
+status:
+  observedGeneration: 3
+  health: {status: Healthy}
+  operationState: {phase: Succeeded}
+`},
 		{name: "no health yet, Ready False", status: v1alpha1.HealthDegraded, message: "authentication required", live: `
 apiVersion: sluice.dev/v1alpha1
 kind: GitSync
