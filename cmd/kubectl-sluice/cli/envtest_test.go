@@ -63,6 +63,17 @@ func TestWithAPIServer(t *testing.T) {
 		}
 	}
 
+	const wantSync = "error: the gitsyncs.sluice.dev CRD is not installed in the cluster at "
+	for _, c := range []struct {
+		args []string
+		code int
+	}{{[]string{"get", "sync", "app"}, 1}, {[]string{"list", "syncs"}, 1}, {[]string{"sync", "app"}, 1}, {[]string{"diff", "sync", "app"}, 2}} {
+		_, stderr, code := run(c.args...)
+		if code != c.code || !strings.HasPrefix(stderr, wantSync) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line starting %q", c.args, code, stderr, c.code, wantSync)
+		}
+	}
+
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +86,12 @@ func TestWithAPIServer(t *testing.T) {
 	}
 	if _, stderr, code := run("get", "rollout", "web"); code != 1 || stderr != "error: rollout \"web\" not found in namespace \"default\" (it has no rollouts)\n" {
 		t.Fatalf("get of a missing rollout: exit %d, %q", code, stderr)
+	}
+	if stdout, stderr, code := run("list", "syncs"); code != 0 || stdout != "No GitSyncs found.\n" {
+		t.Fatalf("list syncs with the CRDs: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := run("get", "sync", "app"); code != 1 || stderr != "error: gitsync \"app\" not found in namespace \"default\" (it has no GitSyncs)\n" {
+		t.Fatalf("get of a missing gitsync: exit %d, %q", code, stderr)
 	}
 	t.Run("watch on a terminal", func(t *testing.T) { watchOnTerminal(t, cfg, path) })
 }

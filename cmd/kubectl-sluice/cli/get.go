@@ -89,7 +89,7 @@ func newGetCommand(o *Options) *cobra.Command {
 	}
 	out.add(cmd)
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "Redraw on every change until interrupted")
-	get.AddCommand(cmd)
+	get.AddCommand(cmd, newGetSyncCommand(o))
 	return get
 }
 
@@ -139,7 +139,7 @@ func newListCommand(o *Options) *cobra.Command {
 	}
 	out.add(cmd)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "List the rollouts of every namespace")
-	list.AddCommand(cmd)
+	list.AddCommand(cmd, newListSyncsCommand(o))
 	return list
 }
 

@@ -76,8 +76,8 @@ func newRootCommand(o *Options) *cobra.Command {
 	o.ConfigFlags = genericclioptions.NewConfigFlags(true)
 	root := &cobra.Command{
 		Use:           "kubectl-sluice",
-		Short:         "Watch and drive sluice rollouts",
-		Long:          "kubectl sluice shows rollouts step by step and sends the user actions (promote, abort, retry, ...) to them.",
+		Short:         "Watch and drive sluice rollouts and GitSyncs",
+		Long:          "kubectl sluice shows rollouts step by step and sends the user actions (promote, abort, retry, ...) to them; it shows GitSyncs, asks them to sync and diffs Git against the cluster.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl sluice"},
@@ -91,6 +91,7 @@ func newRootCommand(o *Options) *cobra.Command {
 		newPromoteCommand(o), newAbortCommand(o), newRetryCommand(o), newPauseCommand(o),
 		newResumeCommand(o), newRestartCommand(o), newSetCommand(o), newUndoCommand(o),
 		newGetCommand(o), newListCommand(o), newStatusCommand(o), newLintCommand(o), newVersionCommand(o),
+		newSyncCommand(o), newDiffCommand(o),
 	)
 	return root
 }

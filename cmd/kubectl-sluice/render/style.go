@@ -21,6 +21,8 @@ const (
 	ansiYellow = "\x1b[33m"
 	ansiBlue   = "\x1b[34m"
 	ansiGray   = "\x1b[90m"
+	ansiCyan   = "\x1b[36m"
+	ansiBold   = "\x1b[1m"
 )
 
 // status describes a phase word: its icon and colour.
@@ -42,6 +44,18 @@ var statuses = map[string]status{
 	"ScaledDown":   {"•", ansiGray},
 	"Terminating":  {"◌", ansiGray},
 	"Succeeded":    {"✔", ansiGreen},
+	// GitSync sync status, health and per-object results.
+	"Synced":        {"✔", ansiGreen},
+	"OutOfSync":     {"≠", ansiYellow},
+	"Unknown":       {"?", ansiGray},
+	"Suspended":     {"॥", ansiYellow},
+	"Missing":       {"?", ansiYellow},
+	"SyncFailed":    {"✖", ansiRed},
+	"Pruned":        {"•", ansiGray},
+	"PruneSkipped":  {"•", ansiYellow},
+	"HookRunning":   {"◌", ansiBlue},
+	"HookSucceeded": {"✔", ansiGreen},
+	"HookFailed":    {"✖", ansiRed},
 }
 
 // word renders a status word, with its icon when icons are on. It returns the text and its
