@@ -30,6 +30,8 @@ func newObject(apiVersion, kind string) any {
 		return &rolloutsv1alpha1.ClusterAnalysisTemplate{}
 	case "argoproj.io/v1alpha1/AnalysisRun":
 		return &rolloutsv1alpha1.AnalysisRun{}
+	case "argoproj.io/v1alpha1/Experiment":
+		return &rolloutsv1alpha1.Experiment{}
 	case "sluice.dev/v1alpha1/GitSync":
 		return &sluicev1alpha1.GitSync{}
 	}

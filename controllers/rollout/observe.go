@@ -70,6 +70,7 @@ func (r *Reconciler) resolveTemplate(ctx context.Context, ro *v1alpha1.Rollout, 
 		return fmt.Errorf("get Deployment %s named by workloadRef: %w", ref.Name, err)
 	}
 	obs.Template = dep.Spec.Template.DeepCopy()
+	obs.WorkloadGeneration = dep.Generation
 	if ro.Spec.Selector == nil {
 		ro.Spec.Selector = dep.Spec.Selector.DeepCopy()
 	}

@@ -24,6 +24,11 @@ var (
 		TLSRoutes: []v1alpha1.TLSRoute{{Port: 443, SNIHosts: []string{"shop.example.com"}}},
 		TCPRoutes: []v1alpha1.TCPRoute{{Port: 5432}},
 	}
+	tlsOnlyRef = v1alpha1.IstioVirtualService{
+		Name:      "web",
+		Routes:    []string{"primary"},
+		TLSRoutes: []v1alpha1.TLSRoute{{Port: 443, SNIHosts: []string{"shop.example.com"}}},
+	}
 	subsetRef = v1alpha1.IstioVirtualService{Name: "web"}
 	drRef     = v1alpha1.IstioDestinationRule{Name: "web", CanarySubsetName: "canary", StableSubsetName: "stable"}
 
@@ -76,6 +81,19 @@ func TestVirtualServiceWeights(t *testing.T) {
 		golden.Run(t, "vs-subset.yaml", "vs-subset-weights-60",
 			golden.Changes(setW(subsetRef, subsetTargets, weights(60, 40))),
 			golden.Unchanged(setW(subsetRef, subsetTargets, weights(60, 40))))
+	})
+	t.Run("TLS-only VirtualService: named http routes are skipped, the tls route is set", func(t *testing.T) {
+		// Argo Rollouts skips http handling when the VirtualService has no http routes, so a
+		// Rollout naming routes: [primary] next to tlsRoutes works against a TLS-only one.
+		got := golden.Run(t, "vs-tls.yaml", "vs-tls-weights-30",
+			golden.Changes(setW(tlsOnlyRef, hostTargets, weights(30, 70))),
+			golden.Unchanged(setW(tlsOnlyRef, hostTargets, weights(30, 70))))
+		if len(got.Spec.GetHttp()) != 0 {
+			t.Errorf("the rewrite added http routes: %v", got.Spec.GetHttp())
+		}
+		if held, err := vsWeightsHeld(got, tlsOnlyRef, hostTargets, managed, weights(30, 70)); err != nil || !held {
+			t.Errorf("held after set = %v, %v; want true, nil", held, err)
+		}
 	})
 	t.Run("held", func(t *testing.T) {
 		v := golden.Load[vs](t, "vs-host.yaml")
@@ -171,6 +189,14 @@ func TestIstioConfigErrors(t *testing.T) {
 		{"subset-level with a missing subset", "vs-subset.yaml",
 			setW(subsetRef, targets{namespace: "shop", canarySubset: "preview", stableSubset: "stable"}, weights(1, 99)),
 			`has no destination for the canary subset "preview"`},
+		{"TLS-only VirtualService with only http routes named", "vs-tls.yaml",
+			setW(v1alpha1.IstioVirtualService{Name: "web", Routes: []string{"primary"}}, hostTargets, weights(1, 99)),
+			`VirtualService shop/web has no http route named "primary"`},
+		{"TLS-only VirtualService and a header route", "vs-tls.yaml",
+			func(v *vs) (bool, error) {
+				return setVSHeaderRoute(v, tlsOnlyRef, hostTargets, managed, trafficrouting.HeaderRoute{Name: "canary-header", Match: []v1alpha1.HeaderRoutingMatch{xCanary}})
+			},
+			`VirtualService shop/web has no http route to add header and mirror routes to`},
 		{"header route not in managedRoutes", "vs-host.yaml", setHeader("mine", xCanary),
 			`setHeaderRoute "mine" is not listed in trafficRouting.managedRoutes`},
 		{"mirror match with two kinds", "vs-host.yaml",

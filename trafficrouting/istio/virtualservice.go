@@ -117,14 +117,20 @@ func selectSplits(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtua
 }
 
 // selectHTTP returns the http routes ref names; with no names, the VirtualService's only
-// unmanaged http route (none is fine when ref selects tls or tcp routes instead).
+// unmanaged http route. None is fine when ref selects tls or tcp routes instead: then a
+// VirtualService without http routes (a TLS-only one) skips http handling even if ref names http
+// routes, as Argo Rollouts does.
 func selectHTTP(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService, managed []string) ([]*networkingv1alpha3.HTTPRoute, error) {
+	l4 := len(ref.TLSRoutes) > 0 || len(ref.TCPRoutes) > 0
+	if len(vs.Spec.GetHttp()) == 0 && l4 {
+		return nil, nil
+	}
 	if len(ref.Routes) == 0 {
 		own := trafficrouting.RemoveManaged(vs.Spec.GetHttp(), managed, (*networkingv1alpha3.HTTPRoute).GetName)
 		switch {
 		case len(own) == 1:
 			return own, nil
-		case len(own) == 0 && (len(ref.TLSRoutes) > 0 || len(ref.TCPRoutes) > 0):
+		case len(own) == 0 && l4:
 			return nil, nil
 		case len(own) == 0:
 			return nil, configError("VirtualService %s has no http route", key(vs))

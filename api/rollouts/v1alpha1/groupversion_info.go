@@ -1,5 +1,6 @@
 // Package v1alpha1 holds the argoproj.io/v1alpha1 kinds that sluice serves: Rollout,
-// AnalysisTemplate, ClusterAnalysisTemplate and AnalysisRun. Field names, JSON types and enum
+// AnalysisTemplate, ClusterAnalysisTemplate and AnalysisRun, plus Experiment, which is installed
+// for the Argo tools but not acted on yet. Field names, JSON types and enum
 // strings match Argo Rollouts, so existing manifests, tools and dashboards keep working.
 // +kubebuilder:object:generate=true
 // +groupName=argoproj.io
@@ -40,4 +41,5 @@ const (
 	AnalysisTemplateKind        = "AnalysisTemplate"
 	ClusterAnalysisTemplateKind = "ClusterAnalysisTemplate"
 	AnalysisRunKind             = "AnalysisRun"
+	ExperimentKind              = "Experiment"
 )

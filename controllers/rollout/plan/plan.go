@@ -45,6 +45,7 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	}
 	stripActionError(s.status)
 	s.status.ObservedGeneration = strconv.FormatInt(ro.Generation, 10)
+	s.workloadObservedGeneration()
 	if ro.Spec.Selector != nil {
 		s.status.Selector = metav1.FormatLabelSelector(ro.Spec.Selector)
 	}
@@ -71,6 +72,18 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	s.runHistory()
 	s.finishStatus()
 	return *s.plan
+}
+
+// workloadObservedGeneration records, as Argo Rollouts does, the generation of the Deployment a
+// workloadRef names whose template this pass used; without a workloadRef it is cleared, and while
+// the Deployment cannot be read the last observed generation stays.
+func (s *state) workloadObservedGeneration() {
+	switch {
+	case s.ro.Spec.WorkloadRef == nil:
+		s.status.WorkloadObservedGeneration = ""
+	case s.obs.WorkloadGeneration > 0:
+		s.status.WorkloadObservedGeneration = strconv.FormatInt(s.obs.WorkloadGeneration, 10)
+	}
 }
 
 // invalid records an invalid spec: the InvalidSpec condition, phase Degraded, nothing else changes.

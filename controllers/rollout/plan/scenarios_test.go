@@ -298,6 +298,22 @@ func TestScenarios(t *testing.T) {
 			w.ro.Spec.Paused = false
 			w.settle(time.Hour)
 		},
+		"canary-user-pause-during-pause-step": func(w *world) {
+			// Argo Rollouts' phase message: a person's pause ("manually paused") is named even
+			// while the controller's pause condition stands.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(50)}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("spec.paused = true at the pause step")
+			w.ro.Spec.Paused = true
+			w.settle(time.Hour)
+			w.note("spec.paused = false")
+			w.ro.Spec.Paused = false
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
 		"canary-progress-deadline": func(w *world) {
 			w.settle(time.Minute)
 			w.slow[PodTemplateHash(&w.ro.Spec.Template, nil)] = false

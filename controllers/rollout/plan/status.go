@@ -31,11 +31,15 @@ func (s *state) finishStatus() {
 		s.status.Phase = v1alpha1.RolloutPhaseDegraded
 		s.status.Message = v1alpha1.ProgressDeadlineExceededReason + ": " + condition(s.status, v1alpha1.RolloutProgressing).Message
 	case paused:
+		// Argo Rollouts' words: a person's pause wins over the controller's pause conditions.
 		s.status.Phase = v1alpha1.RolloutPhasePaused
 		s.status.Message = "manually paused"
-		if len(s.status.PauseConditions) > 0 {
+		if !s.ro.Spec.Paused {
 			s.status.Message = string(s.status.PauseConditions[0].Reason)
 		}
+	case s.restarting():
+		s.status.Phase = v1alpha1.RolloutPhaseProgressing
+		s.status.Message = "rollout is restarting"
 	case !completed:
 		s.status.Phase = v1alpha1.RolloutPhaseProgressing
 		s.status.Message = s.progressMessage()
@@ -152,6 +156,13 @@ func (s *state) scaleDownPending(rs *appsv1.ReplicaSet) bool {
 		}
 	}
 	return false
+}
+
+// restarting reports whether a restart is in progress: spec.restartAt has come and
+// status.restartedAt does not record it yet (restart sets it once no older pod is left).
+func (s *state) restarting() bool {
+	at := s.ro.Spec.RestartAt
+	return at != nil && !s.now.Before(at.Time) && (s.status.RestartedAt == nil || s.status.RestartedAt.Before(at))
 }
 
 func (s *state) progressMessage() string {

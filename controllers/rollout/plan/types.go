@@ -21,6 +21,9 @@ type Observed struct {
 	Template *corev1.PodTemplateSpec
 	// TemplateError says why Template is nil.
 	TemplateError string
+	// WorkloadGeneration is the metadata.generation of the Deployment a workloadRef names, as
+	// read with Template; zero without a workloadRef or while the Deployment cannot be read.
+	WorkloadGeneration int64
 	// ReplicaSets are the ReplicaSets the Rollout owns, including adopted ones.
 	ReplicaSets []*appsv1.ReplicaSet
 	// NewRS is the ReplicaSet that runs Template, when one exists. The reconciler finds it: by the

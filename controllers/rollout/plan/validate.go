@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -26,6 +28,10 @@ func Validate(ro *v1alpha1.Rollout) []string {
 	}
 	if spec.WorkloadRef != nil {
 		errs = append(errs, validateWorkloadRef(spec.WorkloadRef)...)
+		if !emptyTemplate(&spec.Template) {
+			// Argo Rollouts' words: the template comes from the Deployment, never from both.
+			add("spec.template: template must be empty for workload reference rollout")
+		}
 	} else {
 		errs = append(errs, validateSelector(spec.Selector, spec.Template.Labels)...)
 		if len(spec.Template.Spec.Containers) == 0 {
@@ -62,6 +68,12 @@ func validateWorkloadRef(ref *v1alpha1.ObjectRef) []string {
 		errs = append(errs, fmt.Sprintf("spec.workloadRef.scaleDown %q must be never, onsuccess or progressively", ref.ScaleDown))
 	}
 	return errs
+}
+
+// emptyTemplate reports whether a pod template sets nothing: no labels, no annotations and an
+// empty pod spec (as Argo Rollouts decides it for a workloadRef rollout).
+func emptyTemplate(t *corev1.PodTemplateSpec) bool {
+	return len(t.Labels) == 0 && len(t.Annotations) == 0 && equality.Semantic.DeepEqual(t.Spec, corev1.PodSpec{})
 }
 
 func validateSelector(sel *metav1.LabelSelector, templateLabels map[string]string) []string {

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -60,6 +62,17 @@ func TestValidate(t *testing.T) {
 		"workloadRef kind": {func(ro *v1alpha1.Rollout) {
 			ro.Spec.WorkloadRef = &v1alpha1.ObjectRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "x"}
 		}, "workloadRef must name an apps/v1 Deployment"},
+		"workloadRef and template": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.WorkloadRef = &v1alpha1.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "x"}
+		}, "spec.template: template must be empty for workload reference rollout"},
+		"workloadRef and template labels only": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.WorkloadRef = &v1alpha1.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "x"}
+			ro.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "demo"}}}
+		}, "template must be empty for workload reference rollout"},
+		"workloadRef with empty template": {func(ro *v1alpha1.Rollout) {
+			ro.Spec.WorkloadRef = &v1alpha1.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "x"}
+			ro.Spec.Template = corev1.PodTemplateSpec{}
+		}, ""},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
