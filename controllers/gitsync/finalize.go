@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -54,8 +55,9 @@ func (r *Reconciler) finalize(ctx context.Context, gs *v1alpha1.GitSync) (ctrl.R
 			r.Recorder.Eventf(gs, nil, corev1.EventTypeWarning, "FinalizeSkipped", "Delete", "left the applied objects as they are: %v", err)
 		}
 	}
+	orig := gs.DeepCopy()
 	controllerutil.RemoveFinalizer(gs, Finalizer)
-	if err := r.Client.Update(ctx, gs); err != nil {
+	if err := r.Client.Patch(ctx, gs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, fmt.Errorf("remove the finalizer of gitsync %s: %w", key, err)
 	}
 	r.forget(ctx, key)

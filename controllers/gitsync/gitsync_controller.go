@@ -110,8 +110,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return r.finalize(ctx, gs)
 	}
 	if !controllerutil.ContainsFinalizer(gs, Finalizer) {
+		// A merge patch of the finalizers alone: an Update would send the whole typed spec,
+		// empty structs included (render: {}), and that is a spec change: a new generation, and a
+		// second operation that meets the first one's hooks.
+		orig := gs.DeepCopy()
 		controllerutil.AddFinalizer(gs, Finalizer)
-		if err := r.Client.Update(ctx, gs); err != nil {
+		if err := r.Client.Patch(ctx, gs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer to gitsync %s: %w", req, err)
 		}
 	}

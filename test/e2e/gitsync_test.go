@@ -80,6 +80,11 @@ func TestGitSyncLifecycle(t *testing.T) {
 	newGitSync(t, ns, "app", srv.URL("config"), "app", func(gs *sluicev1alpha1.GitSync) { gs.Spec.Interval = "2s" })
 
 	gs := waitGitSync(t, ns, "app", 90*time.Second, "first sync", syncedAt(rev1))
+	if gs.Generation != 1 || gs.Status.OperationState.Generation != 1 {
+		// Adding the finalizer must not touch the spec (an Update of the typed object added
+		// render: {}, a second generation, and a second operation meeting the first's hooks).
+		t.Errorf("generation %d (operation at %d) after the first sync of an unchanged spec, want 1", gs.Generation, gs.Status.OperationState.Generation)
+	}
 	if gs.Status.Health == nil || gs.Status.Health.Status != sluicev1alpha1.HealthHealthy {
 		t.Errorf("health after the first sync = %+v, want Healthy", gs.Status.Health)
 	}
