@@ -67,6 +67,10 @@ func NewRepo(dir, name string) (*Repo, error) {
 // Name is the repository's name, the argument of Server.URL and SSHServer.URL.
 func (r *Repo) Name() string { return r.name }
 
+// WorkTree is the directory of the work tree whose files the next Commit records (read it to
+// edit a file in place; write through WriteFiles).
+func (r *Repo) WorkTree() string { return r.work }
+
 // Path is the bare repository's directory.
 func (r *Repo) Path() string { return r.bare }
 
