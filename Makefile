@@ -92,14 +92,17 @@ cluster-down: ## Stop the local control plane.
 	go run ./test/cluster/cmd/sluice-cluster --dir $(CLUSTER_DIR) down
 
 .PHONY: demo
-demo: build cluster-up ## Local cluster, the controller, the samples, and what they look like.
+DEMO_WEBHOOK_ADDR ?= 127.0.0.1:18642
+DEMO_SERVE ?= true
+demo: build cluster-up ## The article's workflow end to end: GitSyncs, canaries, an automatic abort, git revert, self-heal.
 	@if [ -f $(CLUSTER_DIR)/controller.pid ] && kill -0 $$(cat $(CLUSTER_DIR)/controller.pid) 2>/dev/null; then \
-		echo "sluice-controller already running (pid $$(cat $(CLUSTER_DIR)/controller.pid))"; \
-	else \
-		nohup bin/sluice-controller --kubeconfig $(CLUSTER_DIR)/kubeconfig --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
-			> $(CLUSTER_DIR)/controller.log 2>&1 & echo $$! > $(CLUSTER_DIR)/controller.pid; \
-		echo "sluice-controller started (pid $$(cat $(CLUSTER_DIR)/controller.pid)), log in $(CLUSTER_DIR)/controller.log"; \
+		pid=$$(cat $(CLUSTER_DIR)/controller.pid); kill $$pid; \
+		while kill -0 $$pid 2>/dev/null; do sleep 0.2; done; \
+		echo "sluice-controller stopped (pid $$pid); starting it again with the webhook receiver"; \
 	fi
-	$(KUBECTL) --kubeconfig $(CLUSTER_DIR)/kubeconfig apply --server-side -k config/samples
-	$(KUBECTL) --kubeconfig $(CLUSTER_DIR)/kubeconfig wait --for=jsonpath='{.status.phase}'=Healthy rollouts --all --timeout=120s
-	$(KUBECTL) --kubeconfig $(CLUSTER_DIR)/kubeconfig get rollouts,analysistemplates,gitsyncs
+	@nohup bin/sluice-controller --kubeconfig $(CLUSTER_DIR)/kubeconfig --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
+		--webhook-bind-address $(DEMO_WEBHOOK_ADDR) --webhook-secret sluice-system/demo-webhook \
+		> $(CLUSTER_DIR)/controller.log 2>&1 & echo $$! > $(CLUSTER_DIR)/controller.pid; \
+		echo "sluice-controller started (pid $$(cat $(CLUSTER_DIR)/controller.pid)), log in $(CLUSTER_DIR)/controller.log"
+	go run ./test/demo/cmd/sluice-demo --kubeconfig $(CLUSTER_DIR)/kubeconfig --dir $(CLUSTER_DIR)/demo \
+		--webhook-url http://$(DEMO_WEBHOOK_ADDR) --serve=$(DEMO_SERVE)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -217,7 +218,8 @@ func (d *Demo) SelfHeal(ctx context.Context, replicas int32, timeout time.Durati
 }
 
 // follow watches an environment's Rollout, route, analysis and GitSync every 100 ms until done
-// holds for the Rollout once the GitSync applied revision, narrating each new state.
+// holds for the Rollout once the GitSync applied revision and the rollout controller observed the
+// Rollout's spec, narrating each new state.
 func (d *Demo) follow(ctx context.Context, env, revision string, timeout time.Duration, done func(*rov1.Rollout) bool) (Walk, error) {
 	w := Walk{Revision: revision}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -242,6 +244,10 @@ func (d *Demo) follow(ctx context.Context, env, revision string, timeout time.Du
 		}
 		weights := routeWeights(route)
 		w.Routes = appendNew(w.Routes, weights)
+		if ro.Status.ObservedGeneration != strconv.FormatInt(ro.Generation, 10) {
+			// The status still describes the spec before the commit: nothing to tell or decide.
+			return false, nil
+		}
 		line := rolloutLine(ro) + " route " + weights
 		if len(w.States) == 0 || w.States[len(w.States)-1] != line {
 			w.States = append(w.States, line)
