@@ -7,9 +7,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
@@ -88,21 +91,46 @@ func IsEmptyResult(result any) bool {
 	return false
 }
 
+// EvaluationTimeout bounds the evaluation of one condition. expr-lang cannot be interrupted, so
+// a condition that runs longer is reported as an error and left to finish on its own (its
+// allocations are bounded by expr's memory budget).
+var EvaluationTimeout = 5 * time.Second
+
 // EvaluateCondition evaluates an expr-lang expression with the measured result bound to
 // `result`, and the helpers isNaN, isInf, isNil, default, asInt and asFloat. The expression must
-// yield a bool. It never panics.
-func EvaluateCondition(condition string, result any) (ok bool, err error) {
+// yield a bool. It never panics. The compiled program is cached (compiledCondition), so a
+// condition is compiled once, not at every measurement.
+func EvaluateCondition(condition string, result any) (bool, error) {
+	program, err := compiledCondition(condition, result)
+	if err != nil {
+		return false, err
+	}
+	type outcome struct {
+		ok  bool
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ok, err := runCondition(program, result)
+		done <- outcome{ok, err}
+	}()
+	timer := time.NewTimer(EvaluationTimeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.ok, o.err
+	case <-timer.C:
+		return false, fmt.Errorf("evaluation took longer than %s", EvaluationTimeout)
+	}
+}
+
+func runCondition(program *vm.Program, result any) (ok bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ok, err = false, fmt.Errorf("evaluation panicked: %v", r)
 		}
 	}()
-	env := map[string]any{"result": result}
-	program, err := expr.Compile(condition, append(conditionFunctions(), expr.Env(env), expr.AsBool())...)
-	if err != nil {
-		return false, fmt.Errorf("compile: %w", flattenExprError(err))
-	}
-	out, err := expr.Run(program, env)
+	out, err := expr.Run(program, map[string]any{"result": result})
 	if err != nil {
 		return false, flattenExprError(err)
 	}
@@ -111,6 +139,58 @@ func EvaluateCondition(condition string, result any) (ok bool, err error) {
 		return false, fmt.Errorf("expected a bool, got %T", out)
 	}
 	return b, nil
+}
+
+// programKey names a compiled condition: expr-lang type-checks against the result's type, so
+// the same condition compiles once per type of result.
+type programKey struct {
+	condition string
+	result    reflect.Type
+}
+
+type compiledProgram struct {
+	program *vm.Program
+	err     error
+}
+
+// maxCachedPrograms bounds the cache of compiled conditions; it is emptied when full.
+const maxCachedPrograms = 1024
+
+var (
+	programsMu sync.Mutex
+	programs   = map[programKey]compiledProgram{}
+	// compilations counts compilations, for tests.
+	compilations atomic.Int64
+)
+
+// compiledCondition returns condition compiled for a result like result, from the cache when it
+// was compiled before. A compile error is cached too.
+func compiledCondition(condition string, result any) (_ *vm.Program, err error) {
+	key := programKey{condition: condition, result: reflect.TypeOf(result)}
+	programsMu.Lock()
+	c, ok := programs[key]
+	programsMu.Unlock()
+	if ok {
+		return c.program, c.err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("compile: panicked: %v", r)
+		}
+	}()
+	compilations.Add(1)
+	env := map[string]any{"result": result}
+	program, err := expr.Compile(condition, append(conditionFunctions(), expr.Env(env), expr.AsBool())...)
+	if err != nil {
+		err = fmt.Errorf("compile: %w", flattenExprError(err))
+	}
+	programsMu.Lock()
+	if len(programs) >= maxCachedPrograms {
+		clear(programs)
+	}
+	programs[key] = compiledProgram{program: program, err: err}
+	programsMu.Unlock()
+	return program, err
 }
 
 // CompileCondition checks a condition's syntax without a result, for validation.

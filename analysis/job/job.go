@@ -43,16 +43,16 @@ const ResumeInterval = 10 * time.Second
 
 // Provider runs job metrics.
 type Provider struct {
-	client client.Client
-	pods   client.Reader
-	scheme *runtime.Scheme
+	client   client.Client
+	uncached client.Reader
+	scheme   *runtime.Scheme
 }
 
 // New returns the job provider. c creates, reads and deletes Jobs (a cached client is fine when
-// Jobs are watched); pods lists a Job's pods to find image-pull failures (an uncached reader, so
-// that the controller does not cache every pod).
-func New(c client.Client, pods client.Reader) *Provider {
-	return &Provider{client: c, pods: pods, scheme: c.Scheme()}
+// Jobs are watched); uncached lists a Job's pods to find image-pull failures (so that the
+// controller does not cache every pod) and confirms that a Job the cache does not hold is gone.
+func New(c client.Client, uncached client.Reader) *Provider {
+	return &Provider{client: c, uncached: uncached, scheme: c.Scheme()}
 }
 
 var (
@@ -136,27 +136,39 @@ func JobName(run *v1alpha1.AnalysisRun, metricName string, index int) string {
 	return fmt.Sprintf("%s.%s.%d", run.UID, hex.EncodeToString(sum[:])[:10], index)
 }
 
-// Resume reads the measurement's Job and finishes the measurement when the Job has ended.
+// Resume reads the measurement's Job and finishes the measurement when the Job has ended. A Job
+// that is gone (confirmed by the uncached reader: the cache may not have it yet) ends the
+// measurement in Error; a failure to read it leaves the measurement Running, to be checked
+// again, so that a transient API error never starts a second Job.
 func (p *Provider) Resume(ctx context.Context, _ *v1alpha1.AnalysisRun, _ v1alpha1.Metric, m v1alpha1.Measurement) v1alpha1.Measurement {
 	job, err := p.getJob(ctx, m)
-	if err != nil {
+	if apierrors.IsNotFound(err) {
 		return finish(m, v1alpha1.AnalysisPhaseError, analysis.DescribeError(err))
+	}
+	if err != nil {
+		return stillRunning(m, "checking the job again after: "+analysis.DescribeError(err))
 	}
 	if phase, msg, done := jobOutcome(job); done {
 		return finish(m, phase, msg)
 	}
 	reason, err := p.imagePullFailure(ctx, job)
 	if err != nil {
-		return finish(m, v1alpha1.AnalysisPhaseError, analysis.DescribeError(err))
+		return stillRunning(m, "checking the job's pods again after: "+analysis.DescribeError(err))
 	}
 	if reason != "" {
 		if err := p.deleteJob(ctx, job); err != nil {
-			return finish(m, v1alpha1.AnalysisPhaseError, analysis.DescribeError(err))
+			return stillRunning(m, "deleting the job again after: "+analysis.DescribeError(err))
 		}
 		return finish(m, v1alpha1.AnalysisPhaseInconclusive, reason)
 	}
-	// Keep a look-again time that is still ahead: moving it on every Job event would make every
-	// event a status write.
+	return stillRunning(m, "")
+}
+
+// stillRunning returns m Running with msg (why it is checked again, or "" when all is well).
+// It keeps a look-again time that is still ahead: moving it on every Job event would make every
+// event a status write.
+func stillRunning(m v1alpha1.Measurement, msg string) v1alpha1.Measurement {
+	m.Message = msg
 	if now := time.Now(); m.ResumeAt == nil || !m.ResumeAt.After(now) {
 		m.ResumeAt = &metav1.Time{Time: now.Add(ResumeInterval)}
 	}
@@ -222,11 +234,17 @@ func (p *Provider) getJob(ctx context.Context, m v1alpha1.Measurement) (*batchv1
 	if name == "" {
 		return nil, errors.New("measurement does not name its job")
 	}
+	key := client.ObjectKey{Namespace: ns, Name: name}
 	var job batchv1.Job
-	if err := p.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &job); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("job %s was deleted before it finished: %w", name, err)
-		}
+	err := p.client.Get(ctx, key, &job)
+	if apierrors.IsNotFound(err) && p.uncached != nil {
+		// The cache may lag behind a Job just created: only the API server can say it is gone.
+		err = p.uncached.Get(ctx, key, &job)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("job %s was deleted before it finished: %w", name, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("get job %s: %w", name, err)
 	}
 	return &job, nil
@@ -258,11 +276,11 @@ func jobOutcome(job *batchv1.Job) (phase v1alpha1.AnalysisPhase, msg string, don
 
 // imagePullFailure returns why a pod of the Job cannot pull its image, or "".
 func (p *Provider) imagePullFailure(ctx context.Context, job *batchv1.Job) (string, error) {
-	if p.pods == nil {
+	if p.uncached == nil {
 		return "", nil
 	}
 	var pods corev1.PodList
-	if err := p.pods.List(ctx, &pods, client.InNamespace(job.Namespace),
+	if err := p.uncached.List(ctx, &pods, client.InNamespace(job.Namespace),
 		client.MatchingLabels{batchv1.ControllerUidLabel: string(job.UID)}); err != nil {
 		return "", fmt.Errorf("list pods of job %s: %w", job.Name, err)
 	}

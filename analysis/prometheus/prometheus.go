@@ -22,6 +22,9 @@ import (
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
 
+// maxResponseBytes bounds the query response read (a variable so that tests can lower it).
+var maxResponseBytes int64 = analysis.MaxResponseBytes
+
 // Provider measures prometheus metrics.
 type Provider struct{}
 
@@ -39,7 +42,7 @@ func (p *Provider) Measure(ctx context.Context, _ *v1alpha1.AnalysisRun, metric 
 	if pm == nil {
 		return analysis.NewErrorMeasurement(started, "", errors.New("metric has no prometheus provider"))
 	}
-	timeout := time.Duration(pm.GetTimeoutSeconds()) * time.Second
+	timeout := analysis.ProviderTimeout(pm.GetTimeoutSeconds())
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	value, err := query(ctx, pm, started)
@@ -59,7 +62,8 @@ func (p *Provider) Measure(ctx context.Context, _ *v1alpha1.AnalysisRun, metric 
 }
 
 func query(ctx context.Context, pm *v1alpha1.PrometheusMetric, now time.Time) (model.Value, error) {
-	hc, err := httpclient.New(ctx, httpclient.Options{Insecure: pm.Insecure, Headers: pm.Headers, Auth: pm.Authentication})
+	hc, err := httpclient.New(ctx, httpclient.Options{Insecure: pm.Insecure, Headers: pm.Headers, Auth: pm.Authentication,
+		MaxResponseBytes: maxResponseBytes})
 	if err != nil {
 		return nil, err
 	}

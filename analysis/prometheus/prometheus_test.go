@@ -3,6 +3,7 @@ package prometheus
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -233,5 +234,34 @@ func TestMeasureSendsHeadersAndBasicAuth(t *testing.T) {
 	m := New().Measure(context.Background(), &v1alpha1.AnalysisRun{}, mt)
 	if m.Phase != v1alpha1.AnalysisPhaseSuccessful || gotHeader != "tenant" || gotUser != "u" || gotPass != "p" {
 		t.Fatalf("measurement %s %q; header %q, basic auth %q:%q", m.Phase, m.Message, gotHeader, gotUser, gotPass)
+	}
+}
+
+// TestMeasureResponseTooLarge: a response past the bound is an Error that says so, not a
+// measurement holding the whole result.
+func TestMeasureResponseTooLarge(t *testing.T) {
+	saved := maxResponseBytes
+	maxResponseBytes = 64 << 10
+	defer func() { maxResponseBytes = saved }()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[`))
+		for i := range 5000 {
+			if i > 0 {
+				_, _ = w.Write([]byte(","))
+			}
+			_, _ = fmt.Fprintf(w, `{"metric":{"pod":"p%d"},"value":[1,"0.01"]}`, i)
+		}
+		_, _ = w.Write([]byte(`]}}`))
+	}))
+	defer srv.Close()
+	m := New().Measure(context.Background(), &v1alpha1.AnalysisRun{}, metric(srv.URL, "up"))
+	if m.Phase != v1alpha1.AnalysisPhaseError || !strings.Contains(m.Message, "response body is larger than 65536 bytes") {
+		t.Fatalf("measurement = %s %q, want Error naming the response bound", m.Phase, m.Message)
+	}
+	maxResponseBytes = saved
+	m = New().Measure(context.Background(), &v1alpha1.AnalysisRun{}, metric(srv.URL, "up"))
+	if m.Phase != v1alpha1.AnalysisPhaseSuccessful {
+		t.Fatalf("within the default bound: %s %q", m.Phase, m.Message)
 	}
 }

@@ -21,8 +21,9 @@ import (
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
 
-// maxBody bounds the response read, so a misbehaving endpoint cannot exhaust memory.
-const maxBody = 10 << 20
+// maxBody bounds the response read, so a misbehaving endpoint cannot exhaust memory (a
+// variable so that tests can lower it).
+var maxBody int64 = analysis.MaxResponseBytes
 
 // Provider measures web metrics.
 type Provider struct{}
@@ -42,7 +43,7 @@ func (p *Provider) Measure(ctx context.Context, _ *v1alpha1.AnalysisRun, metric 
 	if wm == nil {
 		return analysis.NewErrorMeasurement(started, "", errors.New("metric has no web provider"))
 	}
-	timeout := time.Duration(wm.GetTimeoutSeconds()) * time.Second
+	timeout := analysis.ProviderTimeout(wm.GetTimeoutSeconds())
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	body, err := call(ctx, wm, timeout)
@@ -63,7 +64,8 @@ func (p *Provider) Measure(ctx context.Context, _ *v1alpha1.AnalysisRun, metric 
 }
 
 func call(ctx context.Context, wm *v1alpha1.WebMetric, timeout time.Duration) ([]byte, error) {
-	hc, err := httpclient.New(ctx, httpclient.Options{Insecure: wm.Insecure, Timeout: timeout, Headers: wm.Headers, Auth: wm.Authentication})
+	hc, err := httpclient.New(ctx, httpclient.Options{Insecure: wm.Insecure, Timeout: timeout, Headers: wm.Headers, Auth: wm.Authentication,
+		MaxResponseBytes: maxBody})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func call(ctx context.Context, wm *v1alpha1.WebMetric, timeout time.Duration) ([
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}

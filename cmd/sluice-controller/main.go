@@ -2,9 +2,11 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -33,10 +36,17 @@ import (
 	"github.com/sluice-dev/sluice/sync/webhook"
 )
 
-// The manager itself needs leases for leader election and events for every controller.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Leader election reads, creates and renews (updates) one Lease, and records its transitions as
+// core/v1 events on it, all in the controller's own namespace: a Role there, not a ClusterRole, so
+// the token cannot take over another namespace's leases. The controllers' own events are
+// events.k8s.io (their markers).
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=sluice-system,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="",namespace=sluice-system,resources=events,verbs=create;patch
+
+// --metrics-secure asks the API server who a scraper is (TokenReview) and whether it may get
+// /metrics (SubjectAccessReview).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // options are the command-line flags.
 type options struct {
@@ -44,6 +54,8 @@ type options struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	metricsAddr             string
+	metricsSecure           bool
+	metricsCertDir          string
 	probeAddr               string
 	logLevel                string
 	logFormat               string
@@ -69,7 +81,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to a kubeconfig; $KUBECONFIG, else the in-cluster config, when empty")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles at a time")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease; the pod's namespace in a cluster, else default")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint: plain HTTP only on a loopback address, any address with --metrics-secure; 0 turns it off")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", false, "serve metrics over HTTPS, only to callers the API server authenticates and authorizes to get /metrics")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "directory holding tls.crt and tls.key for --metrics-secure (reloaded when they change); empty: a self-signed certificate")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error, or a number (higher is more verbose)")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
@@ -93,7 +107,42 @@ func parseFlags(args []string) (options, error) {
 	if _, err := o.enabled(); err != nil {
 		return o, err
 	}
+	if err := o.checkMetrics(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// checkMetrics refuses plain HTTP metrics beyond loopback: anyone who reaches the port would read
+// them. In a cluster the metrics are served with --metrics-secure.
+func (o options) checkMetrics() error {
+	if o.metricsAddr == "0" || o.metricsSecure {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(o.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("--metrics-bind-address %q: %w", o.metricsAddr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--metrics-bind-address %q: plain HTTP is served on a loopback address only; pass --metrics-secure to serve it authenticated over HTTPS", o.metricsAddr)
+	}
+	return nil
+}
+
+// metricsOptions serves the metrics as the flags say: plain HTTP (on loopback), or HTTPS behind
+// the API server's authentication and authorization. HTTP/2 is off: its stream handling has been
+// a denial-of-service vector (CVE-2023-44487) and a scraper does not need it.
+func metricsOptions(o options) metricsserver.Options {
+	if !o.metricsSecure {
+		return metricsserver.Options{BindAddress: o.metricsAddr}
+	}
+	return metricsserver.Options{
+		BindAddress:    o.metricsAddr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		CertDir:        o.metricsCertDir,
+		TLSOpts:        []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
 }
 
 // enabled is the set of controllers --controllers names.
@@ -208,7 +257,7 @@ func run(args []string) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "sluice-controller.sluice.dev",
@@ -230,7 +279,7 @@ func run(args []string) error {
 	}
 
 	log.Info("Starting manager", "host", cfg.Host, "leaderElect", o.leaderElect,
-		"metrics", o.metricsAddr, "probes", o.probeAddr)
+		"metrics", o.metricsAddr, "metricsSecure", o.metricsSecure, "probes", o.probeAddr)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -28,13 +29,18 @@ import (
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns/status,verbs=get;update;patch
+// The rights the analysis run controller uses (config/rbac is generated from these lines):
+// runs are read from the cache, their status merge-patched, finished runs past their TTL deleted.
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns/status,verbs=patch
+// Jobs get a controller reference that blocks the run's deletion: update on analysisruns/finalizers.
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns/finalizers,verbs=update
 // +kubebuilder:rbac:groups=argoproj.io,resources=analysistemplates;clusteranalysistemplates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// A Job's pods are listed uncached, to report image-pull failures.
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// Secrets named by secretKeyRef args are read one by one, uncached.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // conflictRetry is how soon a run whose status write met a newer version is reconciled again.
@@ -53,8 +59,14 @@ type AnalysisRunReconciler struct {
 	Providers analysis.Providers
 	// Recorder emits an event when a run finishes; nil for none.
 	Recorder recorder.EventRecorder
+	// SecretMissingGrace is how long a Secret that arguments refer to may be missing before the
+	// run ends in Error (0: DefaultSecretMissingGrace).
+	SecretMissingGrace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// mem is what is remembered between reconciles (memory); memOnce creates it.
+	mem     *memory
+	memOnce sync.Once
 	// MaxConcurrentReconciles bounds the runs measured at once (default 10): a measurement
 	// blocks its worker up to the metric's timeout.
 	MaxConcurrentReconciles int
@@ -126,33 +138,43 @@ func (r *AnalysisRunReconciler) now() time.Time {
 }
 
 // Reconcile takes the measurements that are due and records the run's status. The status is
-// written in a defer, so every exit path records what happened.
+// written in a defer, so every exit path records what happened. Everything the run's reconcile
+// writes or says (status, events, logs, the returned error) goes through one redactor that
+// replaces the Secret values it resolved.
 func (r *AnalysisRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
-	log := logf.FromContext(ctx)
 	var run v1alpha1.AnalysisRun
 	if err := r.Get(ctx, req.NamespacedName, &run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if run.DeletionTimestamp != nil {
+		r.memory().forget(run.UID, nil, r.now())
 		return ctrl.Result{}, nil
 	}
 	if run.Status.Phase.Completed() {
+		r.memory().forget(run.UID, nil, r.now())
 		return r.reconcileTTL(ctx, &run)
 	}
+	// red is filled in once the arguments are resolved; the logger reads it then.
+	red := &analysis.Redactor{}
+	log := redactLogger(logf.FromContext(ctx), red)
+	ctx = logf.IntoContext(ctx, log)
 	before := run.DeepCopy()
 	defer func() {
+		red.Status(&run.Status)
+		retErr = red.Error(retErr)
 		if equality.Semantic.DeepEqual(before.Status, run.Status) {
 			return
 		}
 		// The optimistic lock refuses a status computed from a stale cache (a Job event can
-		// arrive before our last status write): it is then computed again from fresh data.
+		// arrive before our last status write): it is then computed again from fresh data,
+		// reusing the measurements already taken (memory.taken).
 		patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 		if err := r.Status().Patch(ctx, &run, patch); apierrors.IsConflict(err) {
 			log.V(1).Info("Analysis run changed while it was measured; reconciling again")
 			res, retErr = ctrl.Result{RequeueAfter: conflictRetry}, nil
 			return
 		} else if err != nil {
-			retErr = errors.Join(retErr, fmt.Errorf("write status of analysis run %s: %w", req.NamespacedName, err))
+			retErr = errors.Join(retErr, red.Error(fmt.Errorf("write status of analysis run %s: %w", req.NamespacedName, err)))
 			return
 		}
 		if run.Status.Phase != before.Status.Phase {
@@ -160,11 +182,12 @@ func (r *AnalysisRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			r.recordCompletion(&run)
 		}
 	}()
-	return r.reconcileRun(ctx, &run)
+	return r.reconcileRun(ctx, &run, red)
 }
 
-// reconcileRun measures what is due, assesses the run and returns when to come back.
-func (r *AnalysisRunReconciler) reconcileRun(ctx context.Context, run *v1alpha1.AnalysisRun) (ctrl.Result, error) {
+// reconcileRun measures what is due, assesses the run and returns when to come back. It sets
+// *red to the redactor of the run's resolved Secret values.
+func (r *AnalysisRunReconciler) reconcileRun(ctx context.Context, run *v1alpha1.AnalysisRun, red *analysis.Redactor) (ctrl.Result, error) {
 	now := r.now()
 	if run.Status.StartedAt == nil {
 		run.Status.StartedAt = timePtr(now)
@@ -174,19 +197,27 @@ func (r *AnalysisRunReconciler) reconcileRun(ctx context.Context, run *v1alpha1.
 	}
 	// work holds the run with its arguments substituted; only its status is written back, so
 	// Secret values never reach the API server through the spec.
-	work, err := r.resolve(ctx, run)
+	work, resolved, err := r.resolve(ctx, run)
+	if resolved != nil {
+		*red = *resolved
+	}
+	var transient *transientError
+	if errors.As(err, &transient) {
+		return ctrl.Result{}, fmt.Errorf("resolve arguments of analysis run %s (retrying): %w", run.Name, transient.err)
+	}
 	if err != nil {
 		failRun(run, err.Error(), r.now())
 		return ttlResult(run, r.now()), nil
 	}
+	r.memory().forget(run.UID, nextIndexes(work), now)
 	outcome := assess(work)
 	if !outcome.Terminating {
 		due, _ := analysis.Schedule(work, now)
-		r.measure(ctx, work, due)
+		r.measure(ctx, work, due, red)
 		outcome = assess(work)
 	}
 	if outcome.Terminating {
-		r.terminate(ctx, work)
+		r.terminate(ctx, work, red)
 		outcome = assess(work)
 	}
 	run.Status = work.Status
@@ -196,6 +227,15 @@ func (r *AnalysisRunReconciler) reconcileRun(ctx context.Context, run *v1alpha1.
 	}
 	_, next := analysis.Schedule(work, r.now())
 	return requeueAt(next, r.now()), nil
+}
+
+// nextIndexes is each metric's next measurement index in run's status.
+func nextIndexes(run *v1alpha1.AnalysisRun) map[string]int32 {
+	out := map[string]int32{}
+	for _, res := range run.Status.MetricResults {
+		out[res.Name] = measurementIndex(res)
+	}
+	return out
 }
 
 // assess folds work's metric results into its status.

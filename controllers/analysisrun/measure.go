@@ -2,11 +2,14 @@ package analysisrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -16,28 +19,91 @@ import (
 )
 
 // resolve returns a copy of run whose metrics have their {{args.NAME}} substituted, after
-// checking them: a missing argument, an unreadable Secret, an unsupported provider or an invalid
-// metric is an error that ends the run.
-func (r *AnalysisRunReconciler) resolve(ctx context.Context, run *v1alpha1.AnalysisRun) (*v1alpha1.AnalysisRun, error) {
+// checking them, and the redactor of the Secret values it read (returned even with an error, so
+// that the error's own message can be redacted). A missing argument or Secret key, a Secret
+// that stays missing for SecretMissingGrace, an unsupported provider or an invalid metric is an
+// error that ends the run; a transient failure to read a Secret is a *transientError.
+func (r *AnalysisRunReconciler) resolve(ctx context.Context, run *v1alpha1.AnalysisRun) (*v1alpha1.AnalysisRun, *analysis.Redactor, error) {
 	self, err := runtime.DefaultUnstructuredConverter.ToUnstructured(run)
 	if err != nil {
-		return nil, fmt.Errorf("read analysis run as an object: %w", err)
+		return nil, nil, fmt.Errorf("read analysis run as an object: %w", err)
 	}
-	values, err := analysis.ResolveArgs(ctx, run.Spec.Args, r.readSecret(run.Namespace), self)
+	var secrets []string
+	lookup := r.readSecret(run.Namespace)
+	collect := func(ctx context.Context, name, key string) (string, error) {
+		v, err := lookup(ctx, name, key)
+		if err == nil {
+			secrets = append(secrets, v)
+		}
+		return v, err
+	}
+	values, err := analysis.ResolveArgs(ctx, run.Spec.Args, collect, self)
 	if err != nil {
-		return nil, err
+		return nil, analysis.NewRedactor(secrets, nil), r.classifySecretError(run, err)
 	}
+	r.memory().secretFound(run.UID)
 	metrics, err := analysis.SubstituteMetrics(run.Spec.Metrics, values)
 	if err != nil {
-		return nil, err
+		return nil, analysis.NewRedactor(secrets, nil), err
 	}
+	red := analysis.NewRedactor(secrets, endpoints(run.Spec.Metrics, metrics))
 	work := run.DeepCopy()
 	work.Spec.Metrics = metrics
 	supported := func(t string) bool { _, ok := r.Providers[t]; return ok }
 	if err := analysis.ValidateRunSpec(work.Spec, supported); err != nil {
-		return nil, err
+		return nil, red, err
 	}
-	return work, nil
+	return work, red, nil
+}
+
+// endpoints maps each metric's substituted URL or address to the same field before
+// substitution, so that messages name the endpoint as the template wrote it.
+func endpoints(templates, substituted []v1alpha1.Metric) map[string]string {
+	out := map[string]string{}
+	for i := range substituted {
+		if i >= len(templates) {
+			break
+		}
+		t, s := templates[i].Provider, substituted[i].Provider
+		if t.Web != nil && s.Web != nil {
+			out[s.Web.URL] = t.Web.URL
+		}
+		if t.Prometheus != nil && s.Prometheus != nil {
+			out[s.Prometheus.Address] = t.Prometheus.Address
+		}
+	}
+	return out
+}
+
+// DefaultSecretMissingGrace is how long a Secret that arguments refer to may be missing before
+// the run ends in Error: it may be created just after the run.
+const DefaultSecretMissingGrace = 30 * time.Second
+
+// transientError is a failure that is retried with backoff instead of ending the run.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// classifySecretError decides whether a failure to resolve the arguments ends the run. A missing
+// key, or a Secret missing for SecretMissingGrace, does; any other API error (a timeout, an
+// unavailable server, throttling) is transient.
+func (r *AnalysisRunReconciler) classifySecretError(run *v1alpha1.AnalysisRun, err error) error {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return err // not an API error: a missing key, an argument without a value
+	}
+	if apierrors.IsNotFound(err) {
+		grace := r.SecretMissingGrace
+		if grace <= 0 {
+			grace = DefaultSecretMissingGrace
+		}
+		since := r.memory().secretMissing(run.UID, r.now())
+		if r.now().Sub(since) >= grace {
+			return fmt.Errorf("%w (missing for %s)", err, grace)
+		}
+	}
+	return &transientError{err: err}
 }
 
 func (r *AnalysisRunReconciler) readSecret(namespace string) analysis.SecretLookup {
@@ -46,6 +112,9 @@ func (r *AnalysisRunReconciler) readSecret(namespace string) analysis.SecretLook
 		reader = r.Client
 	}
 	return func(ctx context.Context, name, key string) (string, error) {
+		// client-go logs response bodies at high verbosity through the context's logger: a
+		// Secret's body must not reach the logs, and its bytes cannot be redacted there.
+		ctx = logf.IntoContext(ctx, logr.Discard())
 		var s corev1.Secret
 		if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
 			return "", err
@@ -59,8 +128,8 @@ func (r *AnalysisRunReconciler) readSecret(namespace string) analysis.SecretLook
 }
 
 // measure takes (or resumes) the measurements of the due metrics, one goroutine per metric, and
-// records them in work's status.
-func (r *AnalysisRunReconciler) measure(ctx context.Context, work *v1alpha1.AnalysisRun, due []string) {
+// records them in work's status, redacted by red and bounded (analysis.BoundMeasurement).
+func (r *AnalysisRunReconciler) measure(ctx context.Context, work *v1alpha1.AnalysisRun, due []string, red *analysis.Redactor) {
 	if len(due) == 0 {
 		return
 	}
@@ -74,14 +143,17 @@ func (r *AnalysisRunReconciler) measure(ctx context.Context, work *v1alpha1.Anal
 	wg.Wait()
 	for i, name := range due {
 		metric, _ := metricAndResult(work, name)
-		m := taken[i]
+		m := analysis.BoundMeasurement(red.Measurement(taken[i]))
 		log.V(1).Info("Measured metric", "metric", name, "phase", m.Phase, "value", m.Value, "message", m.Message)
 		r.record(work, name, m)
 		r.collectGarbage(ctx, work, metric)
 	}
 }
 
-// takeMeasurement calls the metric's provider; a panic becomes an Error measurement.
+// takeMeasurement calls the metric's provider; a panic becomes an Error measurement. A new
+// measurement is taken once per index: when one was already taken for this index (its status
+// write was refused, or the cache has not caught up with it), it is returned again instead of
+// calling the provider a second time.
 func (r *AnalysisRunReconciler) takeMeasurement(ctx context.Context, run *v1alpha1.AnalysisRun, metric v1alpha1.Metric, result v1alpha1.MetricResult) (m v1alpha1.Measurement) {
 	started := time.Now()
 	defer func() {
@@ -100,12 +172,19 @@ func (r *AnalysisRunReconciler) takeMeasurement(ctx context.Context, run *v1alph
 		}
 		return resumer.Resume(ctx, run, metric, *last)
 	}
-	return provider.Measure(ctx, run, metric)
+	key := takenKey{run: run.UID, metric: metric.Name, index: measurementIndex(result)}
+	if prev, ok := r.memory().takenFor(key); ok {
+		logf.FromContext(ctx).V(1).Info("Measurement already taken; reusing it", "metric", metric.Name, "index", key.index)
+		return prev
+	}
+	m = provider.Measure(ctx, run, metric)
+	r.memory().remember(key, m, r.now())
+	return m
 }
 
 // terminate ends every Running measurement: through the provider when it can (a Job is
 // deleted), else as Successful with the message "metric terminated".
-func (r *AnalysisRunReconciler) terminate(ctx context.Context, work *v1alpha1.AnalysisRun) {
+func (r *AnalysisRunReconciler) terminate(ctx context.Context, work *v1alpha1.AnalysisRun, red *analysis.Redactor) {
 	for _, metric := range work.Spec.Metrics {
 		_, result := metricAndResult(work, metric.Name)
 		last := lastMeasurement(result)
@@ -120,6 +199,7 @@ func (r *AnalysisRunReconciler) terminate(ctx context.Context, work *v1alpha1.An
 			m.Phase, m.Message, m.ResumeAt = v1alpha1.AnalysisPhaseSuccessful, "metric terminated", nil
 			m.FinishedAt = timePtr(time.Now())
 		}
+		m = analysis.BoundMeasurement(red.Measurement(m))
 		logf.FromContext(ctx).Info("Terminated measurement", "metric", metric.Name, "phase", m.Phase)
 		r.record(work, metric.Name, m)
 	}

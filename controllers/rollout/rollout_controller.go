@@ -50,22 +50,27 @@ type Reconciler struct {
 	// Workers is the number of Rollouts reconciled in parallel; 1 when zero.
 	Workers int
 
+	// What this process remembers of each Rollout between reconciles is keyed by the Rollout's
+	// UID, so that a Rollout deleted and created again under the same name (even between two
+	// reconciles, when no NotFound is ever seen) inherits none of it; uids finds the entries of a
+	// name to drop them when the Rollout is gone or replaced.
+	uids sync.Map // types.NamespacedName -> types.UID
 	// pauses remembers the precise start of pause conditions this process set, by Rollout.
-	pauses sync.Map // types.NamespacedName -> map[v1alpha1.PauseReason]time.Time
+	pauses sync.Map // types.UID -> map[v1alpha1.PauseReason]time.Time
 	// defaults caches API-server-defaulted pod templates by hash, for adopting ReplicaSets that
 	// another controller created.
 	defaults sync.Map // string -> *corev1.PodTemplateSpec
 	// expect holds the writes the cache has not shown yet.
 	expect expectations
 	// lastWrite is when each Rollout's status was last written, to coalesce count-only updates.
-	lastWrite sync.Map // types.NamespacedName -> time.Time
+	lastWrite sync.Map // types.UID -> time.Time
 	// pendingCounts are a Rollout's replica counts that wait to be written, and since when they
 	// have been those (plan.Observed.PendingCounts, CountsChangedAt).
-	pendingCounts sync.Map // types.NamespacedName -> pending
+	pendingCounts sync.Map // types.UID -> pending
 	// announced remembers plan.Plan.AnnouncedEnd by Rollout.
-	announced sync.Map // types.NamespacedName -> string
+	announced sync.Map // types.UID -> string
 	// actionErrors holds why the last execution of a plan failed, by Rollout, until one succeeds.
-	actionErrors sync.Map // types.NamespacedName -> actionError
+	actionErrors sync.Map // types.UID -> string
 	// retryBackoff spaces the retries of failed executions (retries).
 	retryBackoff workqueue.TypedRateLimiter[types.NamespacedName]
 	retriesOnce  sync.Once
@@ -80,33 +85,43 @@ const (
 	statusCoalesceUpdating = 30 * time.Second
 )
 
-// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/status,verbs=get;update;patch
+// The rights the rollout controller uses, each named by the code that needs it (config/rbac is
+// generated from these lines; the e2e controllers run under it).
+// Rollouts are read from the cache; their status is replaced (writeStatus, recordActionError) and
+// merge-patched (execute).
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/status,verbs=update;patch
+// ReplicaSets and AnalysisRuns are created (and ReplicaSets adopted) with a controller reference
+// that blocks the Rollout's deletion, which needs update on rollouts/finalizers.
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/finalizers,verbs=update
-// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;create;update;patch;delete
+// AnalysisRuns: created, terminated (a spec merge patch) and deleted.
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=argoproj.io,resources=analysistemplates;clusteranalysistemplates,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// ReplicaSets: created, scaled, adopted, re-stamped and given pod metadata (merge patches), deleted.
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;patch;delete
+// Deployments: a workloadRef's template is read and its replicas scaled down (a merge patch).
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;patch
+// Services: selectors switched by a merge patch.
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
+// Pods: listed uncached (restarts, pod metadata), relabelled by canary/stableMetadata, deleted by
+// restarts.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;patch;delete
+// PodTemplates: a dry-run create defaults a template to compare it with a foreign ReplicaSet's.
 // +kubebuilder:rbac:groups="",resources=podtemplates,verbs=create
+// Events of the Rollout and of the objects it changes (events.k8s.io through GetEventRecorder).
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one Rollout a step closer to its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ro := &v1alpha1.Rollout{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.pauses.Delete(req.NamespacedName)
-			r.lastWrite.Delete(req.NamespacedName)
-			r.pendingCounts.Delete(req.NamespacedName)
-			r.announced.Delete(req.NamespacedName)
-			r.actionErrors.Delete(req.NamespacedName)
-			r.retries().Forget(req.NamespacedName)
-			r.expect.forget(req.NamespacedName)
+			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get rollout %s: %w", req, err)
 	}
+	r.track(req.NamespacedName, ro.UID)
 	if ro.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil // owner references let the garbage collector remove the rest
 	}
@@ -126,14 +141,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	now := r.now()
-	if v, ok := r.pendingCounts.Load(req.NamespacedName); ok {
+	if v, ok := r.pendingCounts.Load(ro.UID); ok {
 		pc := v.(pending)
 		obs.PendingCounts, obs.CountsChangedAt = &pc.counts, pc.since
 	}
-	if v, ok := r.announced.Load(req.NamespacedName); ok {
+	if v, ok := r.announced.Load(ro.UID); ok {
 		obs.AnnouncedEnd = v.(string)
 	}
-	obs.ActionError = r.lastActionError(req.NamespacedName, ro.UID)
+	obs.ActionError = r.lastActionError(ro.UID)
 	p := plan.Next(ro, obs, now)
 
 	written, err := r.writeStatus(ctx, req.NamespacedName, ro, &p)
@@ -154,14 +169,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		recorded = p.Status
 		logTransition(logger, ro, &p.Status)
 		if p.AnnouncedEnd != "" {
-			r.announced.Store(req.NamespacedName, p.AnnouncedEnd)
-		} else if v, ok := r.announced.Load(req.NamespacedName); ok && (v.(string) != p.Status.CurrentPodHash || p.Status.Abort) {
+			r.announced.Store(ro.UID, p.AnnouncedEnd)
+		} else if v, ok := r.announced.Load(ro.UID); ok && (v.(string) != p.Status.CurrentPodHash || p.Status.Abort) {
 			// Another update started, or this one was aborted (a retry runs the steps again):
 			// the announcement no longer stands for the completion.
-			r.announced.Delete(req.NamespacedName)
+			r.announced.Delete(ro.UID)
 		}
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
-		r.rememberPauses(req.NamespacedName, p.PauseStarted, r.now())
+		r.rememberPauses(ro.UID, p.PauseStarted, r.now())
 	}
 	// Transitions are recorded once the status holds them, whatever happens to the actions next.
 	for _, e := range p.Events {
@@ -179,7 +194,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func (r *Reconciler) finish(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, recorded v1alpha1.RolloutStatus, err error) ctrl.Result {
 	if err == nil {
 		r.retries().Forget(key)
-		if _, failed := r.actionErrors.LoadAndDelete(key); failed {
+		if _, failed := r.actionErrors.LoadAndDelete(ro.UID); failed {
 			r.recordActionError(ctx, key, ro, recorded, "")
 		}
 		return ctrl.Result{RequeueAfter: p.RequeueAfter}
@@ -191,7 +206,7 @@ func (r *Reconciler) finish(ctx context.Context, key types.NamespacedName, ro *v
 		return ctrl.Result{}
 	}
 	msg := err.Error()
-	r.actionErrors.Store(key, actionError{uid: ro.UID, msg: msg})
+	r.actionErrors.Store(ro.UID, msg)
 	logger.Error(err, "Carrying out the plan failed; the phases after the failing one did not run")
 	r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", msg)
 	r.recordActionError(ctx, key, ro, recorded, msg)
@@ -207,18 +222,39 @@ func retryAfter(planned, backoff time.Duration) time.Duration {
 	return backoff
 }
 
-// actionError is why carrying out the last plan of a Rollout (by UID) failed.
-type actionError struct {
-	uid types.UID
-	msg string
-}
-
 // lastActionError returns the failure of the last execution for this very Rollout, if any.
-func (r *Reconciler) lastActionError(key types.NamespacedName, uid types.UID) string {
-	if v, ok := r.actionErrors.Load(key); ok && v.(actionError).uid == uid {
-		return v.(actionError).msg
+func (r *Reconciler) lastActionError(uid types.UID) string {
+	if v, ok := r.actionErrors.Load(uid); ok {
+		return v.(string)
 	}
 	return ""
+}
+
+// track records that key names the Rollout uid. When the name named another Rollout before (it
+// was deleted and created again), what this process remembered of the old one is dropped.
+func (r *Reconciler) track(key types.NamespacedName, uid types.UID) {
+	if old, loaded := r.uids.Swap(key, uid); loaded && old.(types.UID) != uid {
+		r.forgetUID(old.(types.UID))
+		r.retries().Forget(key)
+		r.expect.forget(key)
+	}
+}
+
+// forget drops what this process remembers of the Rollout key names, once it is gone.
+func (r *Reconciler) forget(key types.NamespacedName) {
+	if old, loaded := r.uids.LoadAndDelete(key); loaded {
+		r.forgetUID(old.(types.UID))
+	}
+	r.retries().Forget(key)
+	r.expect.forget(key)
+}
+
+func (r *Reconciler) forgetUID(uid types.UID) {
+	r.pauses.Delete(uid)
+	r.lastWrite.Delete(uid)
+	r.pendingCounts.Delete(uid)
+	r.announced.Delete(uid)
+	r.actionErrors.Delete(uid)
 }
 
 // recordActionError writes the failure of an execution into the recorded status (or, with msg
@@ -237,7 +273,7 @@ func (r *Reconciler) recordActionError(ctx context.Context, key types.Namespaced
 		return
 	}
 	ro.ResourceVersion = updated.ResourceVersion
-	r.lastWrite.Store(key, r.now())
+	r.lastWrite.Store(ro.UID, r.now())
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 }
 
@@ -299,19 +335,19 @@ func (r *Reconciler) now() time.Time {
 func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p *plan.Plan) (bool, error) {
 	status := p.Status
 	if equality.Semantic.DeepEqual(ro.Status, status) {
-		r.pendingCounts.Delete(key)
+		r.pendingCounts.Delete(ro.UID)
 		return false, nil
 	}
 	if countsOnly(ro.Status, status) {
 		counts := plan.CountsOf(&status)
-		if v, ok := r.pendingCounts.Load(key); !ok || v.(pending).counts != counts {
-			r.pendingCounts.Store(key, pending{counts: counts, since: r.now()})
+		if v, ok := r.pendingCounts.Load(ro.UID); !ok || v.(pending).counts != counts {
+			r.pendingCounts.Store(ro.UID, pending{counts: counts, since: r.now()})
 		}
 		window := statusCoalesce
 		if status.Phase == v1alpha1.RolloutPhaseProgressing {
 			window = statusCoalesceUpdating
 		}
-		if last, ok := r.lastWrite.Load(key); ok {
+		if last, ok := r.lastWrite.Load(ro.UID); ok {
 			if wait := window - r.now().Sub(last.(time.Time)); wait > 0 {
 				if p.RequeueAfter == 0 || wait < p.RequeueAfter {
 					p.RequeueAfter = wait
@@ -326,8 +362,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 		return false, fmt.Errorf("update status of rollout %s/%s: %w", ro.Namespace, ro.Name, err)
 	}
 	ro.ResourceVersion = updated.ResourceVersion
-	r.lastWrite.Store(key, r.now())
-	r.pendingCounts.Delete(key)
+	r.lastWrite.Store(ro.UID, r.now())
+	r.pendingCounts.Delete(ro.UID)
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 	return true, nil
 }
@@ -374,12 +410,12 @@ func logTransition(logger logr.Logger, ro *v1alpha1.Rollout, next *v1alpha1.Roll
 		"updated", next.UpdatedReplicas, "available", next.AvailableReplicas)
 }
 
-func (r *Reconciler) rememberPauses(key types.NamespacedName, started map[v1alpha1.PauseReason]time.Time, at time.Time) {
+func (r *Reconciler) rememberPauses(uid types.UID, started map[v1alpha1.PauseReason]time.Time, at time.Time) {
 	if len(started) == 0 {
 		return
 	}
 	merged := map[v1alpha1.PauseReason]time.Time{}
-	if old, ok := r.pauses.Load(key); ok {
+	if old, ok := r.pauses.Load(uid); ok {
 		for k, v := range old.(map[v1alpha1.PauseReason]time.Time) {
 			merged[k] = v
 		}
@@ -387,11 +423,17 @@ func (r *Reconciler) rememberPauses(key types.NamespacedName, started map[v1alph
 	for k := range started {
 		merged[k] = at
 	}
-	r.pauses.Store(key, merged)
+	r.pauses.Store(uid, merged)
 }
 
+// pauseStarts returns the pause starts remembered for the Rollout key names now (Reconcile tracks
+// its UID before observing).
 func (r *Reconciler) pauseStarts(key types.NamespacedName) map[v1alpha1.PauseReason]time.Time {
-	if v, ok := r.pauses.Load(key); ok {
+	uid, ok := r.uids.Load(key)
+	if !ok {
+		return nil
+	}
+	if v, ok := r.pauses.Load(uid); ok {
 		return v.(map[v1alpha1.PauseReason]time.Time)
 	}
 	return nil

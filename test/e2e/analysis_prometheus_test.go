@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,10 @@ func TestAnalysisPrometheusStoppedErrors(t *testing.T) {
 		!strings.Contains(msg, "connection refused") {
 		t.Errorf("message = %q, want the error limit and the refused connection", msg)
 	}
+	// The address is a Secret value: the status names the address as the template wrote it.
+	if raw, _ := json.Marshal(run.Status); strings.Contains(string(raw), prom.URL) || !strings.Contains(msg, "{{args.address}}") {
+		t.Errorf("status holds the Secret's address %s or lacks {{args.address}}: %s", prom.URL, raw)
+	}
 	r := analysisMetricResult(run, "error-ratio")
 	if r.ConsecutiveError != 3 || r.Error != 3 {
 		t.Errorf("metric result errors = %d (consecutive %d), want 3", r.Error, r.ConsecutiveError)
@@ -177,7 +182,7 @@ func TestAnalysisInvalidRunsError(t *testing.T) {
 		{"missing-secret", rolloutsv1alpha1.AnalysisRunSpec{
 			Args:    []rolloutsv1alpha1.Argument{{Name: "token", ValueFrom: &rolloutsv1alpha1.ValueFrom{SecretKeyRef: &rolloutsv1alpha1.SecretKeyRef{Name: "nope", Key: "k"}}}},
 			Metrics: []rolloutsv1alpha1.Metric{{Name: "m", Provider: prom("up")}}},
-			`resolve argument "token": read key "k" of secret nope`},
+			`resolve argument "token": read key "k" of secret nope: secrets "nope" not found (missing for 30s)`},
 		{"unsupported-provider", rolloutsv1alpha1.AnalysisRunSpec{Metrics: []rolloutsv1alpha1.Metric{{Name: "dd",
 			Provider: rolloutsv1alpha1.MetricProvider{Datadog: analysisRawJSON(`{"query":"avg:errors"}`)}}}},
 			`metric "dd": provider datadog is not supported`},
@@ -186,7 +191,9 @@ func TestAnalysisInvalidRunsError(t *testing.T) {
 		createAnalysisRun(t, ns, tt.name, tt.spec)
 	}
 	for _, tt := range tests {
-		run := waitAnalysisPhase(t, ns, tt.name, 30*time.Second, rolloutsv1alpha1.AnalysisPhaseError)
+		// A missing Secret ends the run only once it stayed missing for the controller's grace
+		// (30 s), in case it is created just after the run.
+		run := waitAnalysisPhase(t, ns, tt.name, 75*time.Second, rolloutsv1alpha1.AnalysisPhaseError)
 		if !strings.Contains(run.Status.Message, tt.want) {
 			t.Errorf("%s: message = %q, want %q", tt.name, run.Status.Message, tt.want)
 		}

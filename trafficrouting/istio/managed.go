@@ -106,6 +106,7 @@ func replaceRoutes(vs *istionetworkingv1.VirtualService, routes []*networkingv1a
 // baseRoute is the http route managed routes are copied from, the first one the rollout names,
 // and its first canary destination.
 func baseRoute(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService, t targets, managed []string) (*networkingv1alpha3.HTTPRoute, *networkingv1alpha3.HTTPRouteDestination, error) {
+	t = t.forVS(vs)
 	https, err := selectHTTP(vs, ref, managed)
 	if err != nil {
 		return nil, nil, err

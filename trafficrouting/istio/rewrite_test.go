@@ -224,3 +224,68 @@ func TestIstioConfigErrors(t *testing.T) {
 		}
 	})
 }
+
+// A VirtualService of another namespace resolves a short host in its own namespace: it names that
+// namespace's Service, so a rollout must not take it for its own (it would re-weight the other
+// team's traffic). Qualified hosts still match.
+func TestVirtualServiceOfAnotherNamespace(t *testing.T) {
+	ref := v1alpha1.IstioVirtualService{Name: "web.storefront", Routes: []string{"primary"}}
+	otherTeam := func(hosts ...string) *vs {
+		v := golden.Load[vs](t, "vs-host.yaml")
+		v.Namespace = "storefront"
+		dests := v.Spec.Http[0].Route
+		for i, h := range hosts {
+			dests[i].Destination.Host = h
+		}
+		return v
+	}
+
+	t.Run("short hosts are refused", func(t *testing.T) {
+		v := otherTeam("web-stable", "web-canary")
+		before := v.DeepCopy()
+		_, err := setVSWeights(v, ref, hostTargets, managed, weights(30, 70))
+		if !trafficrouting.IsConfigError(err) || !strings.Contains(err.Error(), `has no destination for the canary Service "web-canary" (a VirtualService outside namespace shop must name it web-canary.shop`) {
+			t.Fatalf("error = %v, want a ConfigError naming the qualified host", err)
+		}
+		if !proto.Equal(&v.Spec, &before.Spec) {
+			t.Errorf("a refused rewrite changed the VirtualService")
+		}
+		if _, err := vsWeightsHeld(v, ref, hostTargets, managed, weights(30, 70)); !trafficrouting.IsConfigError(err) {
+			t.Errorf("verify on short hosts: error = %v, want a ConfigError", err)
+		}
+		_, err = setVSHeaderRoute(v, ref, hostTargets, managed, trafficrouting.HeaderRoute{Name: "canary-header", Match: []v1alpha1.HeaderRoutingMatch{xCanary}})
+		if !trafficrouting.IsConfigError(err) {
+			t.Errorf("header route on short hosts: error = %v, want a ConfigError", err)
+		}
+	})
+
+	t.Run("a short stable host is not the rollout's even when the canary is qualified", func(t *testing.T) {
+		v := otherTeam("web-stable", "web-canary.shop")
+		if _, err := setVSWeights(v, ref, hostTargets, managed, weights(30, 70)); !trafficrouting.IsConfigError(err) ||
+			!strings.Contains(err.Error(), `stable Service "web-stable"`) {
+			t.Fatalf("error = %v, want a ConfigError about the stable Service", err)
+		}
+	})
+
+	t.Run("qualified hosts are the rollout's", func(t *testing.T) {
+		v := otherTeam("web-stable.shop", "web-canary.shop.svc.cluster.local")
+		changed, err := setVSWeights(v, ref, hostTargets, managed, weights(30, 70))
+		if err != nil || !changed {
+			t.Fatalf("setVSWeights = %v, %v; want true, nil", changed, err)
+		}
+		got := v.Spec.Http[0].Route
+		if got[0].Weight != 70 || got[1].Weight != 30 || got[2].Weight != 10 {
+			t.Errorf("weights = %d/%d/%d, want stable 70, canary 30, the other Service's 10 untouched", got[0].Weight, got[1].Weight, got[2].Weight)
+		}
+		if held, err := vsWeightsHeld(v, ref, hostTargets, managed, weights(30, 70)); err != nil || !held {
+			t.Errorf("held after set = %v, %v; want true, nil", held, err)
+		}
+	})
+
+	t.Run("short hosts stay valid in the rollout's own namespace", func(t *testing.T) {
+		v := golden.Load[vs](t, "vs-host.yaml")
+		if _, err := setVSWeights(v, v1alpha1.IstioVirtualService{Name: "web", Routes: []string{"primary"}}, hostTargets, managed, weights(30, 70)); err != nil {
+			t.Fatalf("setVSWeights in the rollout's namespace: %v", err)
+		}
+	})
+}

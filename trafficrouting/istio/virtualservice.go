@@ -20,7 +20,13 @@ import (
 // targets says which route destinations are the canary and which the stable side: by Service
 // host (host-level routing) or, with a DestinationRule, by subset name (subset-level routing).
 type targets struct {
-	namespace    string
+	// namespace is the rollout's, where its Services are.
+	namespace string
+	// vsNamespace is the namespace of the VirtualService being rewritten (forVS sets it). Istio
+	// resolves a short host in the VirtualService's namespace, so a short host names the rollout's
+	// Service only in a VirtualService of the rollout's namespace; elsewhere it is another
+	// namespace's Service, which the rollout must not re-weight.
+	vsNamespace  string
 	canaryHost   string
 	stableHost   string
 	canarySubset string
@@ -29,24 +35,33 @@ type targets struct {
 
 func (t targets) subsetLevel() bool { return t.canarySubset != "" }
 
+// forVS is t for rewriting vs.
+func (t targets) forVS(vs *istionetworkingv1.VirtualService) targets {
+	t.vsNamespace = vs.GetNamespace()
+	return t
+}
+
+// shortHosts reports whether a short host (a Service name alone) names the rollout's Services.
+func (t targets) shortHosts() bool { return t.vsNamespace == t.namespace }
+
 func (t targets) isCanary(d *networkingv1alpha3.Destination) bool {
 	if t.subsetLevel() {
 		return d.GetSubset() == t.canarySubset
 	}
-	return hostIs(d.GetHost(), t.canaryHost, t.namespace)
+	return hostIs(d.GetHost(), t.canaryHost, t.namespace, t.shortHosts())
 }
 
 func (t targets) isStable(d *networkingv1alpha3.Destination) bool {
 	if t.subsetLevel() {
 		return d.GetSubset() == t.stableSubset
 	}
-	return hostIs(d.GetHost(), t.stableHost, t.namespace)
+	return hostIs(d.GetHost(), t.stableHost, t.namespace, t.shortHosts())
 }
 
-// hostIs reports whether a destination host names the Service svc in namespace ns: the short
-// name, name.namespace, or a name under name.namespace.svc.
-func hostIs(host, svc, ns string) bool {
-	return host == svc || host == svc+"."+ns || strings.HasPrefix(host, svc+"."+ns+".svc")
+// hostIs reports whether a destination host names the Service svc in namespace ns:
+// name.namespace, a name under name.namespace.svc, or, when short is true, the short name.
+func hostIs(host, svc, ns string, short bool) bool {
+	return (short && host == svc) || host == svc+"."+ns || strings.HasPrefix(host, svc+"."+ns+".svc")
 }
 
 func (t targets) describe(canary bool) string {
@@ -54,11 +69,20 @@ func (t targets) describe(canary bool) string {
 	case canary && t.subsetLevel():
 		return fmt.Sprintf("canary subset %q", t.canarySubset)
 	case canary:
-		return fmt.Sprintf("canary Service %q", t.canaryHost)
+		return fmt.Sprintf("canary Service %q%s", t.canaryHost, t.qualifyHint(t.canaryHost))
 	case t.subsetLevel():
 		return fmt.Sprintf("stable subset %q", t.stableSubset)
 	}
-	return fmt.Sprintf("stable Service %q", t.stableHost)
+	return fmt.Sprintf("stable Service %q%s", t.stableHost, t.qualifyHint(t.stableHost))
+}
+
+// qualifyHint says how a VirtualService of another namespace must name the rollout's Service.
+func (t targets) qualifyHint(svc string) string {
+	if t.shortHosts() {
+		return ""
+	}
+	return fmt.Sprintf(" (a VirtualService outside namespace %s must name it %s.%s or %s.%s.svc.cluster.local: a short host there is that namespace's Service)",
+		t.namespace, svc, t.namespace, svc, t.namespace)
 }
 
 // weighted is one route destination and its weight, whatever the route's protocol.
@@ -77,6 +101,7 @@ type split struct {
 // between canary and stable), checking that each names both sides. A route name that is not in
 // vs, or a named route without a canary or stable destination, is a ConfigError.
 func selectSplits(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService, t targets, managed []string) ([]split, error) {
+	t = t.forVS(vs)
 	https, err := selectHTTP(vs, ref, managed)
 	if err != nil {
 		return nil, err
@@ -220,6 +245,7 @@ func l4Dests(ds []*networkingv1alpha3.RouteDestination) []weighted {
 // setVSWeights writes the canary and stable weights into every destination of the selected
 // routes; other destinations keep their weights.
 func setVSWeights(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService, t targets, managed []string, w trafficrouting.Weights) (bool, error) {
+	t = t.forVS(vs)
 	splits, err := selectSplits(vs, ref, t, managed)
 	if err != nil {
 		return false, err
@@ -238,6 +264,7 @@ func setVSWeights(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtua
 
 // vsWeightsHeld reports whether the selected routes carry the desired weights.
 func vsWeightsHeld(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService, t targets, managed []string, w trafficrouting.Weights) (bool, error) {
+	t = t.forVS(vs)
 	splits, err := selectSplits(vs, ref, t, managed)
 	if err != nil {
 		return false, err
