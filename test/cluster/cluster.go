@@ -191,6 +191,9 @@ func (c *Cluster) startAPIServer(ctx context.Context, opts Options, keys *pki, e
 		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--disable-admission-plugins=TaintNodesByCondition",
+		// As in most production clusters: setting blockOwnerDeletion needs update on the owner's
+		// finalizers subresource, so a */finalizers verb missing from the shipped RBAC fails a test.
+		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 		"--allow-privileged=true",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
