@@ -44,7 +44,7 @@ type phase struct {
 // ReplicaSet shrinks. An abort moves traffic first: back on stable before anything else, and
 // nothing shrinks the canary until it is.
 func (r *Reconciler) phases(key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, rts []trafficrouting.TrafficRouter) []phase {
-	create := phase{"create ReplicaSets", func(ctx context.Context) error { return r.createReplicaSets(ctx, key, ro, p.Create) }}
+	create := phase{plan.CreateReplicaSetsPhase, func(ctx context.Context) error { return r.createReplicaSets(ctx, key, ro, p.Create) }}
 	selectors := phase{"switch Service selectors", func(ctx context.Context) error { return r.setSelectors(ctx, ro, p.Selectors) }}
 	routes := phase{"route traffic", func(ctx context.Context) error { return r.applyRouting(ctx, ro, rts, p.Routing) }}
 	scale := phase{"scale ReplicaSets", func(ctx context.Context) error { return r.scale(ctx, key, ro, p) }}
@@ -179,7 +179,7 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 	err := r.Client.Create(ctx, rs)
 	if err == nil || !apierrors.IsAlreadyExists(err) {
 		if err != nil {
-			return fmt.Errorf("create ReplicaSet %s: %w", rs.Name, err)
+			return plan.CreateReplicaSetError(rs.Name, err)
 		}
 		return nil
 	}

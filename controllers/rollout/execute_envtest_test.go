@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -179,24 +180,50 @@ func TestSkipCurrentStepPausesAtTheNextPause(t *testing.T) {
 }
 
 // TestRefusedReplicaSetRunsIntoTheDeadline: a ReplicaSet the API server rejects (an invalid
-// container name) is planned again on every retry; those retries are not progress, so the
-// Rollout names the failure and then goes Degraded at its progress deadline instead of
-// Progressing forever.
+// container name) is planned again on every retry; the Rollout is Progressing=False with reason
+// ReplicaSetCreateError and the API server's message (as Argo Rollouts reports it), its status
+// names no ReplicaSet that does not exist, and the retries are not progress: it goes Degraded at
+// its progress deadline instead of Progressing forever.
 func TestRefusedReplicaSetRunsIntoTheDeadline(t *testing.T) {
 	ctx := context.Background()
 	ns := testNamespace(t, "refused-rs")
 	ro := newRollout("web")
 	ro.Namespace = ns
-	ro.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
+	ro.Spec.ProgressDeadlineSeconds = ptr.To[int32](5)
 	ro.Spec.Template.Spec.Containers[0].Name = "Bad_Name"
 	if err := k8s.Create(ctx, ro); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the refused create in the Progressing condition", func() bool {
-		return strings.Contains(progressing(getRollout(t, ns, "web")).Message, "last action failed: create ReplicaSets: create ReplicaSet web-")
+	created := time.Now()
+	var cur *v1alpha1.Rollout
+	eventually(t, "Progressing=False with reason ReplicaSetCreateError and the API server's message", func() bool {
+		cur = getRollout(t, ns, "web")
+		c := progressing(cur)
+		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == "ReplicaSetCreateError" &&
+			strings.Contains(c.Message, `Failed to create new replica set "web-`) && strings.Contains(c.Message, "Bad_Name") &&
+			strings.Contains(c.Message, "is invalid")
+	})
+	if cur.Status.Phase != v1alpha1.RolloutPhaseProgressing || !strings.HasPrefix(cur.Status.Message, "ReplicaSetCreateError: ") {
+		t.Fatalf("phase %s %q, want Progressing with the create error", cur.Status.Phase, cur.Status.Message)
+	}
+	var rss appsv1.ReplicaSetList
+	if err := k8s.List(ctx, &rss, client.InNamespace(ns)); err != nil || len(rss.Items) != 0 {
+		t.Fatalf("ReplicaSets: %v, %v", len(rss.Items), err)
+	}
+	if cur.Status.StableRS != "" {
+		t.Fatalf("status.stableRS %q names a ReplicaSet that does not exist", cur.Status.StableRS)
+	}
+	eventually(t, "a ReplicaSetCreateError Warning event", func() bool {
+		return len(warnings(t, ns, "web", "ReplicaSetCreateError")) > 0
 	})
 	eventually(t, "ProgressDeadlineExceeded", func() bool {
-		cur := getRollout(t, ns, "web")
+		cur = getRollout(t, ns, "web")
 		return cur.Status.Phase == v1alpha1.RolloutPhaseDegraded && progressing(cur).Reason == v1alpha1.ProgressDeadlineExceededReason
 	})
+	if took := time.Since(created); took > 20*time.Second {
+		t.Fatalf("the deadline of 5 s passed only after %s", took)
+	}
+	if msg := progressing(cur).Message; !strings.Contains(msg, "Bad_Name") {
+		t.Fatalf("the deadline's message lost the cause: %q", msg)
+	}
 }

@@ -7,7 +7,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,10 +33,14 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, key type
 	}
 	obs.ReplicaSets = rss
 	obs.PodHash = plan.PodTemplateHash(obs.Template, ro.Status.CollisionCount)
-	if obs.NewRS, err = r.findNewRS(ctx, ro, obs.Template, obs.PodHash, rss); err != nil {
-		return obs, err
+	if plan.NeedsDefaulting(ro, obs) {
+		if obs.DefaultedTemplate, err = r.defaultedTemplate(ctx, ro.Namespace, obs.Template, obs.PodHash); err != nil {
+			return obs, err
+		}
 	}
-	if err := r.services(ctx, ro, obs.Services); err != nil {
+	obs.NewRS = plan.FindReplicaSet(ro, obs) // the planner re-stamps its template-hash annotation
+
+	if obs.MissingServices, err = r.services(ctx, ro, obs.Services); err != nil {
 		return obs, err
 	}
 	if err := r.validateAnalysis(ctx, ro, &obs); err != nil {
@@ -120,45 +123,6 @@ func (r *Reconciler) adopt(ctx context.Context, ro *v1alpha1.Rollout, rs *appsv1
 	return nil
 }
 
-// findNewRS finds the ReplicaSet that runs the template: by the template-hash annotation sluice
-// writes, by the hash label, or — for a ReplicaSet another controller created, such as Argo
-// Rollouts, whose hash differs — by comparing its template with the API server's defaulting of
-// ours. A match from another controller is marked with the annotation so it is found directly
-// next time; its pods are not touched.
-func (r *Reconciler) findNewRS(ctx context.Context, ro *v1alpha1.Rollout, tmpl *corev1.PodTemplateSpec, hash string, rss []*appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
-	var foreign []*appsv1.ReplicaSet
-	for _, rs := range rss {
-		if rs.Annotations[plan.TemplateHashAnnotation] == hash {
-			return rs, nil
-		}
-		if _, ours := rs.Annotations[plan.TemplateHashAnnotation]; !ours {
-			foreign = append(foreign, rs)
-		}
-	}
-	if len(foreign) == 0 {
-		return nil, nil
-	}
-	defaulted, err := r.defaultedTemplate(ctx, ro.Namespace, tmpl, hash)
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(foreign, func(i, j int) bool { return foreign[j].CreationTimestamp.Before(&foreign[i].CreationTimestamp) })
-	for _, rs := range foreign {
-		if sameTemplate(defaulted, &rs.Spec.Template) {
-			patch := client.MergeFrom(rs.DeepCopy())
-			if rs.Annotations == nil {
-				rs.Annotations = map[string]string{}
-			}
-			rs.Annotations[plan.TemplateHashAnnotation] = hash
-			if err := r.Client.Patch(ctx, rs, patch); err != nil {
-				return nil, fmt.Errorf("mark adopted ReplicaSet %s: %w", rs.Name, err)
-			}
-			return rs, nil
-		}
-	}
-	return nil, nil
-}
-
 // defaultedTemplate asks the API server to default a pod template (a dry-run create of a
 // PodTemplate), so it compares equal to the template of a ReplicaSet created from it.
 func (r *Reconciler) defaultedTemplate(ctx context.Context, namespace string, tmpl *corev1.PodTemplateSpec, hash string) (*corev1.PodTemplateSpec, error) {
@@ -176,40 +140,23 @@ func (r *Reconciler) defaultedTemplate(ctx context.Context, namespace string, tm
 	return &pt.Template, nil
 }
 
-// sameTemplate compares a defaulted Rollout template with a ReplicaSet's: the same pod spec, and
-// every label and annotation of the Rollout's on the ReplicaSet's (which adds the hash label and
-// may carry canary or stable metadata).
-func sameTemplate(want, rs *corev1.PodTemplateSpec) bool {
-	if !equality.Semantic.DeepEqual(want.Spec, rs.Spec) {
-		return false
-	}
-	for k, v := range want.Labels {
-		if rs.Labels[k] != v {
-			return false
-		}
-	}
-	for k, v := range want.Annotations {
-		if rs.Annotations[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// services reads the Services the strategy names that exist.
-func (r *Reconciler) services(ctx context.Context, ro *v1alpha1.Rollout, out map[string]*corev1.Service) error {
+// services reads the Services the strategy names into out, and returns the names of those that
+// do not exist (the planner reports them as InvalidSpec).
+func (r *Reconciler) services(ctx context.Context, ro *v1alpha1.Rollout, out map[string]*corev1.Service) ([]string, error) {
+	var missing []string
 	for _, name := range serviceNames(ro) {
 		svc := &corev1.Service{}
 		err := r.Client.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: name}, svc)
 		if apierrors.IsNotFound(err) {
+			missing = append(missing, name)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("get Service %s: %w", name, err)
+			return nil, fmt.Errorf("get Service %s: %w", name, err)
 		}
 		out[name] = svc
 	}
-	return nil
+	return missing, nil
 }
 
 // serviceNames lists the Services a Rollout's strategy names.

@@ -77,8 +77,9 @@ func (s *state) updateBlueGreen() {
 	}
 	s.desired[s.newRS] = s.replicas
 	if specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS) {
+		// The update goes on (afterSwitch) once the active Service is seen selecting the new
+		// pods: its watch event brings the next reconcile.
 		s.switchActive(newHash)
-		s.afterSwitch()
 	}
 }
 
@@ -116,7 +117,7 @@ func (s *state) promotionGranted() bool {
 func (s *state) afterSwitch() {
 	b := s.ro.Spec.Strategy.BlueGreen
 	s.desired[s.newRS] = s.replicas
-	s.status.BlueGreen.ActiveSelector = podHash(s.newRS)
+	s.switchActive(podHash(s.newRS))
 	if b.PostPromotionAnalysis != nil && len(b.PostPromotionAnalysis.Templates) > 0 {
 		outcome, status := s.analysis(v1alpha1.RolloutTypePostPromotionLabel, nil, b.PostPromotionAnalysis, s.status.BlueGreen.PostPromotionAnalysisRunStatus)
 		s.status.BlueGreen.PostPromotionAnalysisRunStatus = status
@@ -178,10 +179,15 @@ func (s *state) scaleDownAfterAbort(delay int32) {
 	s.desired[s.newRS] = 0
 }
 
-// switchActive points the active Service at hash.
+// switchActive points the active Service at hash. status.blueGreen.activeSelector names what the
+// active Service is seen to select: a switch still to be made (or refused) is never claimed, and
+// the next reconcile, which the Service's watch brings, records the switch.
 func (s *state) switchActive(hash string) {
-	s.setSelector(s.ro.Spec.Strategy.BlueGreen.ActiveService, hash)
-	s.status.BlueGreen.ActiveSelector = hash
+	active := s.ro.Spec.Strategy.BlueGreen.ActiveService
+	s.setSelector(active, hash)
+	if _, ok := s.obs.Services[active]; ok {
+		s.status.BlueGreen.ActiveSelector = s.selectorOf(active)
+	}
 }
 
 // keepUp cancels a pending scale-down of a ReplicaSet that is needed again.

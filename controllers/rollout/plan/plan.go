@@ -49,11 +49,16 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	if ro.Spec.Selector != nil {
 		s.status.Selector = metav1.FormatLabelSelector(ro.Spec.Selector)
 	}
-	if errs := uniq(append(Validate(ro), obs.SpecErrors...)); len(errs) > 0 || obs.Template == nil {
+	missing := missingServices(ro, obs.MissingServices)
+	if errs := uniq(append(append(Validate(ro), obs.SpecErrors...), missing...)); len(errs) > 0 || obs.Template == nil {
 		if obs.Template == nil && len(errs) == 0 {
 			errs = []string{obs.TemplateError}
 		}
 		s.invalid(errs)
+		if len(missing) > 0 {
+			// The Service's watch brings it back when the Service appears; look again anyway.
+			s.requeue(MissingServiceRetry)
+		}
 		return *s.plan
 	}
 	removeCondition(s.status, v1alpha1.InvalidSpec)
@@ -72,6 +77,37 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	s.runHistory()
 	s.finishStatus()
 	return *s.plan
+}
+
+// MissingServiceRetry is how often a Rollout whose strategy names a Service that does not exist
+// looks again, besides the Service's watch.
+const MissingServiceRetry = 10 * time.Second
+
+// missingServices words, as Argo Rollouts does, each Service the strategy names that does not
+// exist, with the field that names it.
+func missingServices(ro *v1alpha1.Rollout, missing []string) []string {
+	if len(missing) == 0 {
+		return nil
+	}
+	gone := map[string]bool{}
+	for _, name := range missing {
+		gone[name] = true
+	}
+	type ref struct{ field, name string }
+	var refs []ref
+	if c := ro.Spec.Strategy.Canary; c != nil {
+		refs = append(refs, ref{"spec.strategy.canary.canaryService", c.CanaryService}, ref{"spec.strategy.canary.stableService", c.StableService})
+	}
+	if b := ro.Spec.Strategy.BlueGreen; b != nil {
+		refs = append(refs, ref{"spec.strategy.blueGreen.activeService", b.ActiveService}, ref{"spec.strategy.blueGreen.previewService", b.PreviewService})
+	}
+	var out []string
+	for _, r := range refs {
+		if r.name != "" && gone[r.name] {
+			out = append(out, fmt.Sprintf("%s: Invalid value: %q: services %q not found", r.field, r.name, r.name))
+		}
+	}
+	return out
 }
 
 // workloadObservedGeneration records, as Argo Rollouts does, the generation of the Deployment a
@@ -107,6 +143,14 @@ func (s *state) invalid(errs []string) {
 func (s *state) classify() {
 	s.newRS = s.obs.NewRS
 	if s.newRS == nil {
+		s.newRS = FindReplicaSet(s.ro, s.obs)
+	}
+	if s.newRS != nil && s.newRS.Annotations[TemplateHashAnnotation] != s.obs.PodHash {
+		// Found by its template (a new hash function, an undo's defaulted template, another
+		// controller's ReplicaSet): re-stamp it so the hash finds it next time.
+		s.setAnnotation(s.newRS, TemplateHashAnnotation, s.obs.PodHash)
+	}
+	if s.newRS == nil {
 		s.newRS = s.buildNewRS()
 		s.creating = true
 		// No event: the update's start is in the status and the info log, and its first
@@ -139,6 +183,10 @@ func (s *state) classify() {
 	}
 	if s.status.StableRS == newHash {
 		s.stableRS = s.newRS
+		if s.createFailure() != "" {
+			// A first ReplicaSet that the API server refuses is not named stable until it exists.
+			s.status.StableRS = ""
+		}
 	}
 	byRevision(s.others)
 	for _, rs := range s.obs.ReplicaSets {

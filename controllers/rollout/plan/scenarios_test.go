@@ -613,6 +613,47 @@ func TestScenarios(t *testing.T) {
 			w.setImage("app:1")
 			w.settle(time.Hour)
 		},
+		"canary-undo-defaulted-template": func(w *world) {
+			// `kubectl argo rollouts undo` copies the old ReplicaSet's stored (defaulted) template
+			// into the Rollout: its hash differs, its ReplicaSet is reused and renumbered.
+			w.apiDefaults = true
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			first := w.ro.Status.StableRS
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.undo(first)
+			w.settle(time.Hour)
+		},
+		"canary-hash-function-changes-mid-update": func(w *world) {
+			// A new hash function (a k8s.io/api upgrade that encodes templates differently) finds
+			// the same ReplicaSets by their templates: no new ReplicaSet, the update goes on.
+			w.apiDefaults = true
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("the hash function changes")
+			w.hash = otherHash
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"bluegreen-undo-defaulted-template-in-delay-window": func(w *world) {
+			// Undo inside the scale-down window is an instant rollback: the old ReplicaSet is
+			// still up, no new pods, no promotion pause.
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
+			w.init()
+			w.apiDefaults = true
+			w.settle(time.Minute)
+			first := w.ro.Status.StableRS
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(5 * time.Second)
+			w.undo(first)
+			w.settle(time.Hour)
+		},
 		"bluegreen-prepromotion-analysis-fails": func(w *world) {
 			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{
 				PrePromotionAnalysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "smoke"}}},

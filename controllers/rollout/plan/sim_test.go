@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -52,6 +53,15 @@ type world struct {
 	routesRejected bool
 	// routed is the last routing intent, as the routes would hold it.
 	routed *RoutingIntent
+	// hash is the pod-template hash function the reconciler uses; nil is PodTemplateHash.
+	hash func(*corev1.PodTemplateSpec, *int32) string
+	// apiDefaults makes the simulated API server default the templates of the ReplicaSets it
+	// creates (and of the reconciler's dry-run), as a real one does.
+	apiDefaults bool
+	// refused makes the simulated API server refuse to create ReplicaSets of the named hashes,
+	// with the message; actionError is then what the reconciler remembers of the failure.
+	refused     map[string]string
+	actionError string
 }
 
 func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
@@ -71,9 +81,13 @@ func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
 // observe builds what the reconciler would observe.
 func (w *world) observe() Observed {
 	tmpl := w.ro.Spec.Template
-	hash := PodTemplateHash(&tmpl, w.ro.Status.CollisionCount)
+	hashFn := w.hash
+	if hashFn == nil {
+		hashFn = PodTemplateHash
+	}
+	hash := hashFn(&tmpl, w.ro.Status.CollisionCount)
 	obs := Observed{Template: &tmpl, PodHash: hash, ReplicaSets: w.rss, Services: w.services,
-		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses, AnnouncedEnd: w.announced}
+		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses, AnnouncedEnd: w.announced, ActionError: w.actionError}
 	// The routes hold what the last plan asked for; the routing system accepts it at once unless
 	// the scenario says otherwise.
 	if wt := w.ro.Status.Canary.Weights; wt != nil && w.routed != nil && !w.routesRejected {
@@ -82,11 +96,11 @@ func (w *world) observe() Observed {
 	for _, name := range w.oldPods {
 		obs.OldPods = append(obs.OldPods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	}
-	for _, rs := range w.rss {
-		if rs.Annotations[TemplateHashAnnotation] == hash {
-			obs.NewRS = rs
-		}
+	// As the reconciler does: default the template only when the ReplicaSets call for it.
+	if NeedsDefaulting(w.ro, obs) {
+		obs.DefaultedTemplate = w.serverDefaults(&tmpl)
 	}
+	obs.NewRS = FindReplicaSet(w.ro, obs)
 	for name, run := range w.runs {
 		obs.Runs[name] = run
 	}
@@ -111,7 +125,14 @@ func (w *world) step() (Plan, bool) {
 	}
 	p := Next(w.ro.DeepCopy(), w.observe(), w.now)
 	w.apply(p)
+	if w.actionError != "" {
+		// As the reconciler does after a failed execution: the recorded status names the failure.
+		ReportActionError(&p.Status, w.actionError)
+	}
 	changed := len(p.Create)+len(p.Scale)+len(p.Selectors)+len(p.Delete)+len(p.CreateRuns)+len(p.DeletePods) > 0
+	if w.actionError != "" {
+		changed = false // nothing was carried out; the reconciler retries after a backoff
+	}
 	if !equality.Semantic.DeepEqual(w.ro.Status, p.Status) {
 		changed = true
 	}
@@ -121,8 +142,15 @@ func (w *world) step() (Plan, bool) {
 }
 
 func (w *world) apply(p Plan) {
+	w.actionError = ""
 	for _, rs := range p.Create {
+		if msg, ok := w.refused[podHash(rs)]; ok {
+			// The create phase fails, so no later phase runs.
+			w.actionError = CreateReplicaSetsPhase + ": " + CreateReplicaSetError(rs.Name, errors.New(msg)).Error()
+			return
+		}
 		rs = rs.DeepCopy()
+		rs.Spec.Template = *w.serverDefaults(&rs.Spec.Template)
 		rs.Generation = 1
 		rs.CreationTimestamp = metav1.NewTime(w.now)
 		w.rss = append(w.rss, rs)
@@ -223,10 +251,14 @@ func (w *world) settle(limit time.Duration) {
 			w.now = w.now.Add(100 * time.Millisecond)
 			continue
 		}
-		if p.RequeueAfter == 0 || w.now.Add(p.RequeueAfter).After(end) {
+		next := p.RequeueAfter
+		if w.actionError != "" && (next == 0 || next > 10*time.Second) {
+			next = 10 * time.Second // the reconciler's longest retry backoff
+		}
+		if next == 0 || w.now.Add(next).After(end) {
 			return
 		}
-		w.now = w.now.Add(p.RequeueAfter)
+		w.now = w.now.Add(next)
 	}
 	w.t.Fatalf("no steady state after 200 rounds:\n%s", w.log.String())
 }
@@ -305,11 +337,17 @@ func (w *world) record(p Plan) {
 	// for the writes it carried out (all of them, in this world).
 	events := append([]Event{}, p.Events...)
 	for _, sel := range p.Selectors {
+		if w.actionError != "" {
+			break // the phases after the failed one did not run
+		}
 		if e, ok := SelectorEvent(sel); ok {
 			events = append(events, e)
 		}
 	}
 	for _, pod := range p.DeletePods {
+		if w.actionError != "" {
+			break
+		}
 		events = append(events, RestartEvent(pod))
 	}
 	for _, e := range events {
@@ -317,6 +355,60 @@ func (w *world) record(p Plan) {
 			fmt.Fprintf(&w.log, "%6s   event %s: %s\n", "", e.Reason, e.Message)
 		}
 	}
+}
+
+// serverDefaults is a template as the simulated API server stores it: with apiDefaults, the
+// defaults a real API server gives a PodTemplateSpec's containers and pod spec (a subset of them).
+func (w *world) serverDefaults(tmpl *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
+	out := tmpl.DeepCopy()
+	if !w.apiDefaults {
+		return out
+	}
+	spec := &out.Spec
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		if c.TerminationMessagePath == "" {
+			c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+		}
+		if c.TerminationMessagePolicy == "" {
+			c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+		}
+		if c.ImagePullPolicy == "" {
+			c.ImagePullPolicy = corev1.PullIfNotPresent
+		}
+	}
+	if spec.RestartPolicy == "" {
+		spec.RestartPolicy = corev1.RestartPolicyAlways
+	}
+	if spec.DNSPolicy == "" {
+		spec.DNSPolicy = corev1.DNSClusterFirst
+	}
+	if spec.SchedulerName == "" {
+		spec.SchedulerName = corev1.DefaultSchedulerName
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		spec.TerminationGracePeriodSeconds = ptr.To[int64](corev1.DefaultTerminationGracePeriodSeconds)
+	}
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	return out
+}
+
+// undo copies the template of the ReplicaSet of hash into the Rollout, as
+// `kubectl argo rollouts undo` does: the stored (defaulted) template without the hash label.
+func (w *world) undo(hash string) {
+	w.note("undo to %s", hash)
+	for _, rs := range w.rss {
+		if podHash(rs) == hash {
+			tmpl := rs.Spec.Template.DeepCopy()
+			delete(tmpl.Labels, v1alpha1.PodTemplateHashLabelKey)
+			w.ro.Spec.Template = *tmpl
+			w.ro.Generation++
+			return
+		}
+	}
+	w.t.Fatalf("no ReplicaSet of hash %s to undo to", hash)
 }
 
 // note writes a scenario step into the log.

@@ -46,6 +46,9 @@ func (s *state) finishStatus() {
 		if s.obs.RoutingError != "" {
 			s.status.Message = "traffic routing: " + s.obs.RoutingError
 		}
+		if c := condition(s.status, v1alpha1.RolloutProgressing); c != nil && c.Reason == ReplicaSetCreateErrorReason {
+			s.status.Message = ReplicaSetCreateErrorReason + ": " + c.Message
+		}
 	default:
 		s.status.Phase = v1alpha1.RolloutPhaseHealthy
 		s.status.Message = ""
@@ -72,14 +75,18 @@ const actionFailed = "; last action failed: "
 // Observed.ActionError; the reconciler calls it after a failed execution, and the next plan gives
 // the same status.
 func ReportActionError(st *v1alpha1.RolloutStatus, err string) {
+	c := condition(st, v1alpha1.RolloutProgressing)
+	// A refused create is the condition itself (ReplicaSetCreateError): it is not said twice.
+	named := c != nil && (c.Reason == ReplicaSetCreateErrorReason ||
+		(c.Reason == v1alpha1.ProgressDeadlineExceededReason && strings.Contains(c.Message, "Failed to create new replica set")))
 	with := func(msg string) string {
 		msg, _, _ = strings.Cut(msg, actionFailed)
-		if err != "" {
+		if err != "" && !named {
 			msg += actionFailed + err
 		}
 		return msg
 	}
-	if c := condition(st, v1alpha1.RolloutProgressing); c != nil {
+	if c != nil {
 		c.Message = with(c.Message)
 	}
 	if st.Phase == v1alpha1.RolloutPhaseProgressing {
@@ -175,6 +182,9 @@ func (s *state) progressMessage() string {
 		return "waiting for analysis to complete"
 	case s.routed() && s.status.Canary.Weights != nil && (s.status.Canary.Weights.Verified == nil || !*s.status.Canary.Weights.Verified):
 		return fmt.Sprintf("waiting for the routes to carry canary weight %d", s.status.Canary.Weights.Canary.Weight)
+	case s.ro.Spec.Strategy.BlueGreen != nil && s.status.BlueGreen.ActiveSelector != podHash(s.newRS) && !s.status.Abort:
+		// Argo Rollouts' words: the active Service does not select the new pods yet.
+		return "active service cutover pending"
 	case s.ro.Spec.Strategy.Canary != nil && s.status.CurrentStepIndex != nil && int(*s.status.CurrentStepIndex) < len(s.ro.Spec.Strategy.Canary.Steps):
 		return "waiting for rollout to finish steps"
 	case s.status.Replicas > s.status.UpdatedReplicas:
@@ -248,6 +258,10 @@ func (s *state) progressingCondition(completed, paused bool) {
 		if c != nil && c.Reason == v1alpha1.ProgressDeadlineExceededReason && !progressed {
 			return
 		}
+		if failure := s.createFailure(); failure != "" {
+			s.createErrorCondition(name, failure)
+			return
+		}
 		msg := fmt.Sprintf("ReplicaSet %q is progressing.", name)
 		if s.obs.RoutingError != "" {
 			msg = fmt.Sprintf("ReplicaSet %q is waiting for traffic routing: %s", name, s.obs.RoutingError)
@@ -263,16 +277,68 @@ func (s *state) progressingCondition(completed, paused bool) {
 	}
 }
 
+// ReplicaSetCreateErrorReason (Progressing=False) means the API server refused to create the new
+// ReplicaSet, as Argo Rollouts reports it.
+const ReplicaSetCreateErrorReason = "ReplicaSetCreateError"
+
+// CreateReplicaSetsPhase names the execution phase that creates ReplicaSets; an ActionError of
+// that phase begins with it, followed by CreateReplicaSetError's text.
+const CreateReplicaSetsPhase = "create ReplicaSets"
+
+// CreateReplicaSetError is how the executor words a refused create of the ReplicaSet name.
+func CreateReplicaSetError(name string, err error) error {
+	return fmt.Errorf("create ReplicaSet %s: %w", name, err)
+}
+
+// createFailure is the API server's message when the last execution failed to create the
+// ReplicaSet this plan still has to create; empty otherwise.
+func (s *state) createFailure() string {
+	if !s.creating {
+		return ""
+	}
+	msg, ok := strings.CutPrefix(s.obs.ActionError, CreateReplicaSetsPhase+": create ReplicaSet "+s.newRS.Name+": ")
+	if !ok {
+		return ""
+	}
+	return msg
+}
+
+// createErrorCondition reports a ReplicaSet the API server refuses to create: Progressing=False
+// with reason ReplicaSetCreateError and the API server's message. A refused create is not
+// progress: the condition keeps the time of the last progress, so the progress deadline runs
+// from it. (classify names no stable ReplicaSet that does not exist: a first revision that cannot
+// be created has none yet.)
+func (s *state) createErrorCondition(name, failure string) {
+	last := s.now
+	if c := condition(s.status, v1alpha1.RolloutProgressing); c != nil &&
+		(c.Reason == v1alpha1.ReplicaSetUpdatedReason || c.Reason == ReplicaSetCreateErrorReason) {
+		last = c.LastUpdateTime.Time
+	}
+	msg := fmt.Sprintf("Failed to create new replica set %q: %s", name, failure)
+	if setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionFalse, ReplicaSetCreateErrorReason, msg) {
+		s.event(corev1.EventTypeWarning, ReplicaSetCreateErrorReason, msg)
+	}
+	condition(s.status, v1alpha1.RolloutProgressing).LastUpdateTime = metav1.NewTime(last)
+	if s.waitingForAnalysis() {
+		return
+	}
+	s.checkDeadline(msg)
+}
+
 // checkDeadline marks the update as stuck when it made no progress for progressDeadlineSeconds,
-// and aborts it when progressDeadlineAbort says so; otherwise it asks to look again at the deadline.
-func (s *state) checkDeadline(name string) {
+// and aborts it when progressDeadlineAbort says so; otherwise it asks to look again at the
+// deadline. what is the ReplicaSet name, or the message of a create the API server refuses.
+func (s *state) checkDeadline(what string) {
 	c := condition(s.status, v1alpha1.RolloutProgressing)
 	deadline := c.LastUpdateTime.Add(time.Duration(s.ro.Spec.GetProgressDeadlineSeconds()) * time.Second)
 	if s.now.Before(deadline) {
 		s.requeue(deadline.Sub(s.now))
 		return
 	}
-	msg := fmt.Sprintf("ReplicaSet %q has timed out progressing.", name)
+	msg := fmt.Sprintf("ReplicaSet %q has timed out progressing.", what)
+	if c.Reason == ReplicaSetCreateErrorReason {
+		msg = "Rollout has timed out progressing: " + what
+	}
 	setCondition(s.status, s.now, v1alpha1.RolloutProgressing, corev1.ConditionFalse, v1alpha1.ProgressDeadlineExceededReason, msg)
 	s.event(corev1.EventTypeWarning, v1alpha1.ProgressDeadlineExceededReason, msg)
 	if s.ro.Spec.ProgressDeadlineAbort {

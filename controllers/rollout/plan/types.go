@@ -26,13 +26,19 @@ type Observed struct {
 	WorkloadGeneration int64
 	// ReplicaSets are the ReplicaSets the Rollout owns, including adopted ones.
 	ReplicaSets []*appsv1.ReplicaSet
-	// NewRS is the ReplicaSet that runs Template, when one exists. The reconciler finds it: by the
-	// hash label, or by comparing templates for ReplicaSets another controller created.
+	// NewRS is the ReplicaSet that runs Template, when one exists (FindReplicaSet: by the
+	// template-hash annotation, or by comparing templates). When nil, Next looks for it itself.
 	NewRS *appsv1.ReplicaSet
+	// DefaultedTemplate is Template as the API server defaults it, set when NeedsDefaulting says
+	// finding NewRS takes it; nil otherwise.
+	DefaultedTemplate *corev1.PodTemplateSpec
 	// PodHash is the hash to use for Template's ReplicaSet when NewRS is nil.
 	PodHash string
 	// Services are the Services the strategy names that exist, by name.
 	Services map[string]*corev1.Service
+	// MissingServices are the Services the strategy names that do not exist; they make the spec
+	// invalid until they appear.
+	MissingServices []string
 	// OldPods are the pods of the Rollout created before spec.restartAt, oldest first.
 	OldPods []*corev1.Pod
 	// Runs are the Rollout's AnalysisRuns, by name.
