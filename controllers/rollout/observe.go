@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
 	"github.com/sluice-dev/sluice/controllers/rollout/plan"
@@ -34,8 +35,13 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, key type
 	obs.ReplicaSets = rss
 	obs.PodHash = plan.PodTemplateHash(obs.Template, ro.Status.CollisionCount)
 	if plan.NeedsDefaulting(ro, obs) {
+		// The dry run that gives the API server's defaults may be refused for reasons that have
+		// nothing to do with the Rollout (a webhook down, a quota on PodTemplates): an undo then
+		// creates a new ReplicaSet instead of reusing the old one, rather than blocking the whole
+		// reconcile (an abort included).
 		if obs.DefaultedTemplate, err = r.defaultedTemplate(ctx, ro.Namespace, obs.Template, obs.PodHash); err != nil {
-			return obs, err
+			log.FromContext(ctx).Info("Could not default the pod template by dry run; comparing the template as written", "error", err.Error())
+			obs.DefaultedTemplate, err = nil, nil
 		}
 	}
 	obs.NewRS = plan.FindReplicaSet(ro, obs) // the planner re-stamps its template-hash annotation
