@@ -175,17 +175,9 @@ func TestGitSyncHookPreSyncJobFailsAndSyncFailHooksRun(t *testing.T) {
 	}
 }
 
-// TestGitSyncHookRefusedByTheAPIServerStopsTheSync: a PreSync hook the API server refuses (an
-// invalid Job) fails the sync before any object is applied, with the API server's reason, and the
-// SyncFail hook runs.
-func TestGitSyncHookRefusedByTheAPIServerStopsTheSync(t *testing.T) {
-	startGitSyncController(t)
-	ns := newNamespace(t)
-	credentialsSecret(t, ns)
-	srv, repo := gitRepo(t)
-	commit(t, repo, "bad migration", map[string]string{
-		"app/deploy.yaml": deploymentYAML("web:1.0"),
-		"app/migrate.yaml": `apiVersion: batch/v1
+// refusedMigrationJobYAML is a PreSync hook the API server refuses (backoffLimit -1 is invalid),
+// so the sync fails at once, before any object is applied.
+const refusedMigrationJobYAML = `apiVersion: batch/v1
 kind: Job
 metadata:
   name: migrate
@@ -199,8 +191,20 @@ spec:
       containers:
       - name: migrate
         image: busybox
-`,
-		"app/notify.yaml": notifyJobYAML,
+`
+
+// TestGitSyncHookRefusedByTheAPIServerStopsTheSync: a PreSync hook the API server refuses (an
+// invalid Job) fails the sync before any object is applied, with the API server's reason, and the
+// SyncFail hook runs.
+func TestGitSyncHookRefusedByTheAPIServerStopsTheSync(t *testing.T) {
+	startGitSyncController(t)
+	ns := newNamespace(t)
+	credentialsSecret(t, ns)
+	srv, repo := gitRepo(t)
+	commit(t, repo, "bad migration", map[string]string{
+		"app/deploy.yaml":  deploymentYAML("web:1.0"),
+		"app/migrate.yaml": refusedMigrationJobYAML,
+		"app/notify.yaml":  notifyJobYAML,
 	})
 	newGitSync(t, ns, "app", srv.URL("config"), "app", func(gs *sluicev1alpha1.GitSync) {
 		gs.Spec.SyncPolicy.Retry = &sluicev1alpha1.RetryStrategy{Limit: new(int64)}
@@ -269,23 +273,9 @@ func TestGitSyncRetryWaitsForTheSyncFailHooks(t *testing.T) {
 	credentialsSecret(t, ns)
 	srv, repo := gitRepo(t)
 	commit(t, repo, "bad migration", map[string]string{
-		"app/deploy.yaml": deploymentYAML("web:1.0"),
-		"app/migrate.yaml": `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: migrate
-  annotations:
-    argocd.argoproj.io/hook: PreSync
-spec:
-  backoffLimit: -1
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: migrate
-        image: busybox
-`,
-		"app/notify.yaml": notifyJobYAML,
+		"app/deploy.yaml":  deploymentYAML("web:1.0"),
+		"app/migrate.yaml": refusedMigrationJobYAML,
+		"app/notify.yaml":  notifyJobYAML,
 	})
 	one := int64(1)
 	newGitSync(t, ns, "app", srv.URL("config"), "app", func(gs *sluicev1alpha1.GitSync) {
