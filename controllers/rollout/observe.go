@@ -39,7 +39,7 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, key type
 		// nothing to do with the Rollout (a webhook down, a quota on PodTemplates): an undo then
 		// creates a new ReplicaSet instead of reusing the old one, rather than blocking the whole
 		// reconcile (an abort included).
-		if obs.DefaultedTemplate, err = r.defaultedTemplate(ctx, ro.Namespace, obs.Template, obs.PodHash); err != nil {
+		if obs.DefaultedTemplate, err = r.defaultedTemplate(ctx, ro, obs.Template, obs.PodHash); err != nil {
 			log.FromContext(ctx).Info("Could not default the pod template by dry run; comparing the template as written", "error", err.Error())
 			obs.DefaultedTemplate, err = nil, nil
 		}
@@ -129,20 +129,27 @@ func (r *Reconciler) adopt(ctx context.Context, ro *v1alpha1.Rollout, rs *appsv1
 	return nil
 }
 
+// defaulted is a Rollout's pod template of one hash as the API server defaults it.
+type defaulted struct {
+	hash     string
+	template *corev1.PodTemplateSpec
+}
+
 // defaultedTemplate asks the API server to default a pod template (a dry-run create of a
-// PodTemplate), so it compares equal to the template of a ReplicaSet created from it.
-func (r *Reconciler) defaultedTemplate(ctx context.Context, namespace string, tmpl *corev1.PodTemplateSpec, hash string) (*corev1.PodTemplateSpec, error) {
-	if v, ok := r.defaults.Load(hash); ok {
-		return v.(*corev1.PodTemplateSpec), nil
+// PodTemplate in the Rollout's namespace), so it compares equal to the template of a ReplicaSet
+// created from it. One entry per Rollout is kept, for its current template, and dropped with it.
+func (r *Reconciler) defaultedTemplate(ctx context.Context, ro *v1alpha1.Rollout, tmpl *corev1.PodTemplateSpec, hash string) (*corev1.PodTemplateSpec, error) {
+	if v, ok := r.defaults.Load(ro.UID); ok && v.(defaulted).hash == hash {
+		return v.(defaulted).template, nil
 	}
 	pt := &corev1.PodTemplate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "sluice-defaults-" + hash},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: "sluice-defaults-" + hash},
 		Template:   *tmpl.DeepCopy(),
 	}
 	if err := r.Client.Create(ctx, pt, client.DryRunAll); err != nil {
 		return nil, fmt.Errorf("default pod template through a dry-run create: %w", err)
 	}
-	r.defaults.Store(hash, &pt.Template)
+	r.defaults.Store(ro.UID, defaulted{hash: hash, template: &pt.Template})
 	return &pt.Template, nil
 }
 

@@ -57,9 +57,9 @@ type Reconciler struct {
 	uids sync.Map // types.NamespacedName -> types.UID
 	// pauses remembers the precise start of pause conditions this process set, by Rollout.
 	pauses sync.Map // types.UID -> map[v1alpha1.PauseReason]time.Time
-	// defaults caches API-server-defaulted pod templates by hash, for adopting ReplicaSets that
-	// another controller created.
-	defaults sync.Map // string -> *corev1.PodTemplateSpec
+	// defaults caches each Rollout's API-server-defaulted pod template (the namespace's defaults
+	// apply, so one Rollout's is not another's), for matching ReplicaSets by template.
+	defaults sync.Map // types.UID -> defaulted
 	// expect holds the writes the cache has not shown yet.
 	expect expectations
 	// lastWrite is when each Rollout's status was last written, to coalesce count-only updates.
@@ -251,6 +251,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 
 func (r *Reconciler) forgetUID(uid types.UID) {
 	r.pauses.Delete(uid)
+	r.defaults.Delete(uid)
 	r.lastWrite.Delete(uid)
 	r.pendingCounts.Delete(uid)
 	r.announced.Delete(uid)

@@ -25,7 +25,7 @@ func (s *state) canary() {
 		s.status.CurrentStepHash = stepsHash
 	}
 	s.clampStepIndex(int32(len(steps)))
-	s.weight = s.routedWeight()
+	s.weight = s.askedWeight()
 	if s.routed() {
 		delay := time.Duration(max(c.GetScaleDownDelaySeconds(), c.GetAbortScaleDownDelaySeconds())) * time.Second
 		s.drainSuperseded(time.Duration(c.GetScaleDownDelaySeconds()) * time.Second)
@@ -59,11 +59,14 @@ func (s *state) canary() {
 	}
 	s.routing()
 	s.setSelector(c.StableService, s.stableServiceHash())
+	s.holdOldStable()
 	canaryHash := podHash(s.stableRS)
 	if s.newRS != s.stableRS && fullyAvailable(s.newRS) && s.desired[s.newRS] == specReplicas(s.newRS) && specReplicas(s.newRS) > 0 {
 		canaryHash = podHash(s.newRS)
 	} else if current := s.selectorOf(c.CanaryService); current == podHash(s.newRS) && !s.status.Abort {
 		canaryHash = current // keep the canary Service on the canary while it scales
+	} else if !s.status.Abort && s.newRS != s.stableRS && availableReplicas(s.newRS) > 0 && s.availableOf(current) == 0 {
+		canaryHash = podHash(s.newRS) // what it selects has no pod left to serve: the canary has one
 	}
 	s.setSelector(c.CanaryService, canaryHash)
 }
@@ -146,7 +149,7 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		return
 	}
 	s.sizeCanary(weight, scale)
-	if idx == n && s.atCanaryTargets() && s.stableRS.Status.Replicas == 0 {
+	if idx == n && s.atCanaryTargets() && s.stableRS.Status.Replicas == 0 && s.stableServiceOn(s.newRS) {
 		// The canary becomes stable when the old stable has no pod left, so the switch and the
 		// completion are one transition (Argo Rollouts also waits for the old pods).
 		s.promoteCanary()
@@ -165,10 +168,46 @@ func (s *state) stableServiceHash() string {
 		return podHash(s.stableRS)
 	}
 	if s.selectorOf(s.ro.Spec.Strategy.Canary.StableService) == podHash(s.newRS) ||
-		(specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS)) {
+		(specReplicas(s.newRS) == s.replicas && fullyAvailable(s.newRS)) ||
+		(s.desired[s.stableRS] == 0 && availableReplicas(s.newRS) > 0) {
+		// The canary runs every replica, or the old stable is about to lose its last pod
+		// (a budget without surge scales it to zero before the canary is complete).
 		return podHash(s.newRS)
 	}
 	return podHash(s.stableRS)
+}
+
+// availableOf is the available pod count of the observed ReplicaSet of hash (0 when none).
+func (s *state) availableOf(hash string) int32 {
+	for _, rs := range s.obs.ReplicaSets {
+		if podHash(rs) == hash {
+			return availableReplicas(rs)
+		}
+	}
+	return 0
+}
+
+// stableServiceOn reports whether the stable Service is seen to select rs (true when the
+// strategy names no stable Service or it does not exist).
+func (s *state) stableServiceOn(rs *appsv1.ReplicaSet) bool {
+	name := s.ro.Spec.Strategy.Canary.StableService
+	if _, ok := s.obs.Services[name]; !ok || name == "" {
+		return true
+	}
+	return s.selectorOf(name) == podHash(rs)
+}
+
+// holdOldStable keeps one pod of the old stable ReplicaSet of a canary without traffic routing
+// while the stable Service is not yet seen to select the canary: the Service is never left on a
+// ReplicaSet without pods, and the canary is not promoted before the switch (a Service patch
+// that never lands leaves the update unfinished, with the old pod serving).
+func (s *state) holdOldStable() {
+	if s.routed() || s.status.Abort || s.stableRS == nil || s.stableRS == s.newRS || s.stableServiceOn(s.newRS) {
+		return
+	}
+	if s.desired[s.stableRS] == 0 && specReplicas(s.stableRS) > 0 {
+		s.desired[s.stableRS] = 1
+	}
 }
 
 // stepDone reports whether step i is complete, starting it (pause conditions) when needed.
@@ -474,7 +513,8 @@ func (s *state) drainSuperseded(delay time.Duration) {
 		if rs.Annotations == nil {
 			rs.Annotations = map[string]string{}
 		}
-		// scaleDownOld reads the deadline from the object: plan on the annotated copy.
+		// scaleDownOld reads the deadline from the object: plan on the annotated object (the
+		// planner's own copy, see ownReplicaSets).
 		rs.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey] = deadline
 	}
 }

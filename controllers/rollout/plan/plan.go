@@ -34,6 +34,7 @@ type state struct {
 
 // Next plans the next move of a Rollout from what was observed at now.
 func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
+	obs.ReplicaSets, obs.NewRS = ownReplicaSets(obs.ReplicaSets, obs.NewRS)
 	s := &state{
 		ro:       ro,
 		obs:      obs,
@@ -53,6 +54,9 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	if errs := uniq(append(append(Validate(ro), obs.SpecErrors...), missing...)); len(errs) > 0 || obs.Template == nil {
 		if obs.Template == nil && len(errs) == 0 {
 			errs = []string{obs.TemplateError}
+		}
+		if len(errs) == len(missing) && obs.Template != nil {
+			s.abortTrafficOnly()
 		}
 		s.invalid(errs)
 		if len(missing) > 0 {
@@ -77,6 +81,24 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	s.runHistory()
 	s.finishStatus()
 	return *s.plan
+}
+
+// ownReplicaSets copies the observed ReplicaSets (newRS, one of them, maps to its copy): the
+// planner works on its own objects and never changes what it was given, which is the caller's
+// cache.
+func ownReplicaSets(sets []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) ([]*appsv1.ReplicaSet, *appsv1.ReplicaSet) {
+	out := make([]*appsv1.ReplicaSet, len(sets))
+	var ownNew *appsv1.ReplicaSet
+	for i, rs := range sets {
+		out[i] = rs.DeepCopy()
+		if rs == newRS {
+			ownNew = out[i]
+		}
+	}
+	if newRS != nil && ownNew == nil {
+		ownNew = newRS.DeepCopy()
+	}
+	return out, ownNew
 }
 
 // MissingServiceRetry is how often a Rollout whose strategy names a Service that does not exist
@@ -108,6 +130,35 @@ func missingServices(ro *v1alpha1.Rollout, missing []string) []string {
 		}
 	}
 	return out
+}
+
+// abortTrafficOnly moves an aborted routed canary's traffic back to stable while a missing
+// Service holds the rest of the plan (the spec is otherwise valid): the routes are what keeps
+// requests off the version being abandoned, so they do not wait for the Service to return. It
+// does nothing when the stable Service is the missing one or the stable ReplicaSet has no
+// available pod (there is nowhere safe to send the requests), and it changes nothing else — the
+// ReplicaSets, the steps and the abort's record wait for the Service like the rest of the update.
+func (s *state) abortTrafficOnly() {
+	c := s.ro.Spec.Strategy.Canary
+	if !s.routed() || !s.status.Abort || s.status.StableRS == "" || s.status.StableRS == s.status.CurrentPodHash {
+		return
+	}
+	for _, name := range s.obs.MissingServices {
+		if name == c.StableService {
+			return
+		}
+	}
+	for _, rs := range s.obs.ReplicaSets {
+		if podHash(rs) == s.status.StableRS {
+			s.stableRS = rs
+		}
+	}
+	if s.stableRS == nil || availableReplicas(s.stableRS) == 0 {
+		return
+	}
+	s.newRS = s.stableRS // with the abort, both destinations are the stable pods
+	s.weight = 0
+	s.routing()
 }
 
 // workloadObservedGeneration records, as Argo Rollouts does, the generation of the Deployment a

@@ -24,8 +24,9 @@ func (s *state) maxWeight() int32 {
 	return s.ro.Spec.Strategy.Canary.TrafficRouting.GetMaxTrafficWeight()
 }
 
-// routedWeight is the canary weight in status (what the routes were last asked to carry).
-func (s *state) routedWeight() int32 {
+// askedWeight is the canary weight in status: what the routes were last asked to carry, not
+// necessarily what they carry (weightVerified).
+func (s *state) askedWeight() int32 {
 	if w := s.status.Canary.Weights; w != nil {
 		return w.Canary.Weight
 	}
@@ -50,8 +51,19 @@ func (s *state) routedTargets(w int32, scale *v1alpha1.SetCanaryScale) (canary, 
 	}
 	stable = s.replicas
 	if c.DynamicStableScale {
-		// The stable side shrinks only as far as traffic has already left it.
-		stable = pct(max - s.routedWeight())
+		// The stable side shrinks only as far as traffic is seen to have left it: while the
+		// routes do not show the asked weight, it keeps the pods it has (its size was last
+		// cut at a verified weight) and may only grow.
+		stable = pct(max - s.askedWeight())
+		if !s.weightVerified() && s.stableRS != nil {
+			stable = maxInt32(stable, specReplicas(s.stableRS))
+		}
+		if stable == 0 && s.stableRS != nil && s.stableRS != s.newRS && specReplicas(s.stableRS) > 0 {
+			// With every request on the canary the stable Service still selects the stable
+			// pods until the promotion moves it: one stays, and drains after the promotion
+			// (scaleDownDelaySeconds) like the rest of an old stable.
+			stable = 1
+		}
 	}
 	if minPods := ptr.Deref(c.MinPodsPerReplicaSet, 0); minPods > 0 && s.replicas >= minPods {
 		if canary > 0 {
@@ -78,6 +90,11 @@ func (s *state) sizeRouted(w int32, scale *v1alpha1.SetCanaryScale) {
 	s.canaryTargets = targets
 }
 
+// weightVerified reports whether the routes are seen to carry the asked weight.
+func (s *state) weightVerified() bool {
+	return s.status.Canary.Weights != nil && s.obs.WeightVerified && s.obs.RoutingError == ""
+}
+
 // weightDone moves the canary weight to w once the canary pods for it are available, and reports
 // whether the routes show it in effect.
 func (s *state) weightDone(w int32) bool {
@@ -85,7 +102,7 @@ func (s *state) weightDone(w int32) bool {
 		return false
 	}
 	s.weight = w
-	return s.routedWeight() == w && s.obs.WeightVerified && s.obs.RoutingError == ""
+	return s.askedWeight() == w && s.weightVerified()
 }
 
 // routing fills the plan's routing intent and status.canary.weights.
@@ -180,7 +197,7 @@ func (s *state) abortRouted() {
 		// The stable side was shrunk with its traffic: it takes traffic back as its pods return.
 		max := s.maxWeight()
 		stableShare := int32(int64(max) * int64(min(availableReplicas(s.stableRS), s.replicas)) / int64(s.replicas))
-		s.weight = min(s.routedWeight(), max-stableShare)
+		s.weight = min(s.askedWeight(), max-stableShare)
 		if s.weight > 0 {
 			s.desired[s.stableRS] = s.replicas
 			return // the canary keeps its pods while it still takes traffic

@@ -507,6 +507,23 @@ func TestScenarios(t *testing.T) {
 			w.promote()
 			w.settle(time.Hour)
 		},
+		"routed-canary-dynamic-stable-scale-route-not-accepted": func(w *world) {
+			// The gateway stops accepting weights after 50/50: the stable side keeps the pods
+			// for the half of the traffic it still carries, and the canary is not promoted.
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.DynamicStableScale = true
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("the gateway stops accepting weights")
+			w.routesRejected = true
+			w.promote()
+			w.settle(time.Hour)
+			w.note("the gateway accepts weights again")
+			w.routesRejected = false
+			w.settle(time.Hour)
+		},
 		"routed-canary-header-and-mirror-routes": func(w *world) {
 			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
 			w.ro.Spec.Strategy.Canary.TrafficRouting.ManagedRoutes = []v1alpha1.ManagedRoute{{Name: "beta-users"}, {Name: "shadow"}}

@@ -51,8 +51,13 @@ type world struct {
 	oldPods []string
 	// routesRejected makes the routing system never accept weights.
 	routesRejected bool
-	// routed is the last routing intent, as the routes would hold it.
-	routed *RoutingIntent
+	// routed is the last routing intent the planner asked for; accepted is what the routes
+	// hold (the last intent asked while the routing system accepted weights).
+	routed   *RoutingIntent
+	accepted *RoutingIntent
+	// unchecked names invariants a scenario breaks on purpose (a ReplicaSet whose pods never
+	// become available has no capacity to check), by name: "services", "routes", "capacity".
+	unchecked map[string]bool
 	// hash is the pod-template hash function the reconciler uses; nil is PodTemplateHash.
 	hash func(*corev1.PodTemplateSpec, *int32) string
 	// apiDefaults makes the simulated API server default the templates of the ReplicaSets it
@@ -123,8 +128,15 @@ func (w *world) step() (Plan, bool) {
 		}
 		rs.Status.ObservedGeneration = rs.Generation
 	}
-	p := Next(w.ro.DeepCopy(), w.observe(), w.now)
+	obs := w.observe()
+	before := w.snapshot()
+	p := Next(w.ro.DeepCopy(), obs, w.now)
+	if after := w.snapshot(); !equality.Semantic.DeepEqual(before, after) {
+		w.t.Fatalf("the planner changed its input (the observed ReplicaSets or Services)")
+	}
+	routesBefore := w.accepted
 	w.apply(p)
+	w.checkInvariants(p, routesBefore)
 	if w.actionError != "" {
 		// As the reconciler does after a failed execution: the recorded status names the failure.
 		ReportActionError(&p.Status, w.actionError)
@@ -195,6 +207,9 @@ func (w *world) apply(p Plan) {
 	}
 	if p.Routing != nil {
 		w.routed = p.Routing
+		if !w.routesRejected {
+			w.accepted = p.Routing
+		}
 	}
 	for _, md := range p.PodMetadata {
 		rs := w.rs(md.ReplicaSet)
@@ -228,6 +243,102 @@ func (w *world) apply(p Plan) {
 	}
 	for k, v := range p.PauseStarted {
 		w.pauses[k] = v
+	}
+}
+
+// snapshot is a deep copy of what the planner observes of the world's objects.
+func (w *world) snapshot() []any {
+	var out []any
+	for _, rs := range w.rss {
+		out = append(out, rs.DeepCopy())
+	}
+	names := make([]string, 0, len(w.services))
+	for name := range w.services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		out = append(out, w.services[name].DeepCopy())
+	}
+	return out
+}
+
+// checkInvariants checks, after a plan was carried out, what the planner must never do, whatever
+// the scenario, judged on the pods it saw (available) and the sizes it left (spec): move a Service
+// or route traffic onto a ReplicaSet without an available pod, or scale to zero a ReplicaSet that a
+// Service or a route still sends to; under dynamicStableScale, leave the stable ReplicaSet with
+// fewer pods than its share of the traffic the routes hold. (Pods that turn unready by
+// themselves are the world's doing, not the planner's.) Nothing is checked while no ReplicaSet
+// has an available pod (a first deploy): there is nowhere better to point.
+func (w *world) checkInvariants(p Plan, before *RoutingIntent) {
+	w.t.Helper()
+	byHash := map[string]*appsv1.ReplicaSet{}
+	anyAvailable := false
+	for _, rs := range w.rss {
+		byHash[podHash(rs)] = rs
+		if rs.Status.AvailableReplicas > 0 {
+			anyAvailable = true
+		}
+	}
+	if !anyAvailable {
+		return
+	}
+	avail := func(hash string) int32 {
+		if rs := byHash[hash]; rs != nil {
+			return rs.Status.AvailableReplicas
+		}
+		return 0
+	}
+	scaledAway := func(hash string) bool {
+		rs := byHash[hash]
+		return rs != nil && specReplicas(rs) == 0 && rs.Status.AvailableReplicas > 0
+	}
+	fail := func(format string, args ...any) {
+		w.t.Fatalf("invariant: "+format+"\n%s", append(args, w.log.String())...)
+	}
+	if !w.unchecked["services"] {
+		for _, sel := range p.Selectors {
+			if avail(sel.Hash) == 0 && w.actionError == "" {
+				fail("Service %s moved to %s, which has no available pod", sel.Service, sel.Hash)
+			}
+		}
+		for name, svc := range w.services {
+			if h := svc.Spec.Selector[v1alpha1.PodTemplateHashLabelKey]; scaledAway(h) {
+				fail("%s is scaled to zero while Service %s selects it", h, name)
+			}
+		}
+	}
+	r := w.accepted
+	if r == nil || w.unchecked["routes"] {
+		return
+	}
+	prev := map[string]int32{}
+	if before != nil {
+		prev[before.Weights.Canary.PodTemplateHash] += before.Weights.Canary.Weight
+		prev[before.Weights.Stable.PodTemplateHash] += before.Weights.Stable.Weight
+	}
+	now := map[string]int32{}
+	now[r.Weights.Canary.PodTemplateHash] += r.Weights.Canary.Weight
+	now[r.Weights.Stable.PodTemplateHash] += r.Weights.Stable.Weight
+	for h, weight := range now {
+		switch {
+		case h == "" || weight == 0:
+		case weight > prev[h] && avail(h) == 0:
+			fail("the routes moved weight %d to %s, which has no available pod", weight, h)
+		case scaledAway(h):
+			fail("%s is scaled to zero while the routes send it weight %d", h, weight)
+		}
+	}
+	c := w.ro.Spec.Strategy.Canary
+	if c == nil || !c.DynamicStableScale || w.unchecked["capacity"] {
+		return
+	}
+	max := c.TrafficRouting.GetMaxTrafficWeight()
+	replicas := w.ro.Spec.GetReplicas()
+	need := int32(int64(replicas) * int64(r.Weights.Stable.Weight) / int64(max)) // rounded down
+	if rs := byHash[r.Weights.Stable.PodTemplateHash]; rs != nil && min(rs.Status.AvailableReplicas, specReplicas(rs)) < need {
+		fail("the stable ReplicaSet %s keeps %d available pods for %d/%d of the traffic of %d replicas",
+			podHash(rs), min(rs.Status.AvailableReplicas, specReplicas(rs)), r.Weights.Stable.Weight, max, replicas)
 	}
 }
 
