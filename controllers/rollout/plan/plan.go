@@ -30,6 +30,7 @@ type state struct {
 	canaryTargets   map[*appsv1.ReplicaSet]int32 // targets of the current canary weight
 	weight          int32                        // canary traffic weight to route (trafficRouting)
 	analysisFailure string                       // why an analysis aborted the update
+	stableGone      string                       // hash of a stable ReplicaSet that disappeared mid-update
 }
 
 // Next plans the next move of a Rollout from what was observed at now.
@@ -80,7 +81,25 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	s.history()
 	s.runHistory()
 	s.finishStatus()
+	s.tellStableGone()
 	return *s.plan
+}
+
+// tellStableGone says, with a Warning event and the status message, that the stable ReplicaSet
+// disappeared during an update (someone deleted it) and the update was made stable without its
+// remaining steps: there is no version left to go back to, so waiting would only keep the
+// Rollout below its replicas (Argo Rollouts does the same, silently).
+func (s *state) tellStableGone() {
+	if s.stableGone == "" {
+		return
+	}
+	msg := fmt.Sprintf("stable ReplicaSet %s-%s is gone: revision %d is stable without the rest of its steps and analysis",
+		s.ro.Name, s.stableGone, revision(s.newRS))
+	s.event(corev1.EventTypeWarning, "StableReplicaSetGone", msg)
+	if s.status.Phase != v1alpha1.RolloutPhaseDegraded {
+		s.status.Message = msg
+	}
+	s.plan.Status = *s.status
 }
 
 // ownReplicaSets copies the observed ReplicaSets (newRS, one of them, maps to its copy): the
@@ -230,6 +249,9 @@ func (s *state) classify() {
 	}
 	if s.status.StableRS == "" || (s.stableRS == nil && s.status.StableRS != newHash) {
 		// The first ReplicaSet (or one whose stable ReplicaSet is gone) is stable at once.
+		if s.status.StableRS != "" && !s.creating {
+			s.stableGone = s.status.StableRS
+		}
 		s.status.StableRS = newHash
 	}
 	if s.status.StableRS == newHash {

@@ -507,6 +507,39 @@ func TestScenarios(t *testing.T) {
 			w.promote()
 			w.settle(time.Hour)
 		},
+		"canary-stable-replicaset-deleted-mid-update": func(w *world) {
+			// Someone deletes the stable ReplicaSet at a pause: nothing is left to go back to,
+			// the canary is made stable at once, and a Warning says so.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), analysisStep("smoke")}
+			w.settle(time.Minute)
+			stable := w.ro.Status.StableRS
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("the stable ReplicaSet is deleted")
+			for i, rs := range w.rss {
+				if podHash(rs) == stable {
+					w.rss = append(w.rss[:i], w.rss[i+1:]...)
+					break
+				}
+			}
+			w.settle(time.Hour)
+		},
+		"routed-canary-update-during-update": func(w *world) {
+			// A third version arrives while the second is at 40%: the second drains after its
+			// scale-down delay, the routes send the canary share to the third once its pods are
+			// available, and the stable version keeps its traffic throughout.
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(40), pause(""), weight(80), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.setImage("app:3")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
 		"routed-canary-dynamic-stable-scale-route-not-accepted": func(w *world) {
 			// The gateway stops accepting weights after 50/50: the stable side keeps the pods
 			// for the half of the traffic it still carries, and the canary is not promoted.
