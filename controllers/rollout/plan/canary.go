@@ -59,16 +59,19 @@ func (s *state) canary() {
 	}
 	s.routing()
 	s.setSelector(c.StableService, s.stableServiceHash())
-	s.holdOldStable()
 	canaryHash := podHash(s.stableRS)
 	if s.newRS != s.stableRS && fullyAvailable(s.newRS) && s.desired[s.newRS] == specReplicas(s.newRS) && specReplicas(s.newRS) > 0 {
 		canaryHash = podHash(s.newRS)
 	} else if current := s.selectorOf(c.CanaryService); current == podHash(s.newRS) && !s.status.Abort {
 		canaryHash = current // keep the canary Service on the canary while it scales
-	} else if !s.status.Abort && s.newRS != s.stableRS && availableReplicas(s.newRS) > 0 && s.availableOf(current) == 0 {
-		canaryHash = podHash(s.newRS) // what it selects has no pod left to serve: the canary has one
+	} else if !s.status.Abort && s.newRS != s.stableRS && availableReplicas(s.newRS) > 0 &&
+		(s.availableOf(current) == 0 || (current == podHash(s.stableRS) && s.desired[s.stableRS] == 0)) {
+		// What it selects has no pod left to serve, or is about to lose its last one (the old
+		// stable at the end of the steps): the canary has one.
+		canaryHash = podHash(s.newRS)
 	}
 	s.setSelector(c.CanaryService, canaryHash)
+	s.holdOldStable()
 }
 
 // setStepIndex records the step index when the canary has steps (Argo leaves it unset otherwise).
@@ -198,15 +201,19 @@ func (s *state) stableServiceOn(rs *appsv1.ReplicaSet) bool {
 }
 
 // holdOldStable keeps one pod of the old stable ReplicaSet of a canary without traffic routing
-// while the stable Service is not yet seen to select the canary: the Service is never left on a
-// ReplicaSet without pods, and the canary is not promoted before the switch (a Service patch
+// while the stable or the canary Service is still seen to select it: a Service is never left on
+// a ReplicaSet without pods, and the canary is not promoted before the switch (a Service patch
 // that never lands leaves the update unfinished, with the old pod serving).
 func (s *state) holdOldStable() {
-	if s.routed() || s.status.Abort || s.stableRS == nil || s.stableRS == s.newRS || s.stableServiceOn(s.newRS) {
+	if s.routed() || s.status.Abort || s.stableRS == nil || s.stableRS == s.newRS {
 		return
 	}
-	if s.desired[s.stableRS] == 0 && specReplicas(s.stableRS) > 0 {
-		s.desired[s.stableRS] = 1
+	c := s.ro.Spec.Strategy.Canary
+	old := podHash(s.stableRS)
+	if !s.stableServiceOn(s.newRS) || (c.CanaryService != "" && s.selectorOf(c.CanaryService) == old) {
+		if s.desired[s.stableRS] == 0 && specReplicas(s.stableRS) > 0 {
+			s.desired[s.stableRS] = 1
+		}
 	}
 }
 

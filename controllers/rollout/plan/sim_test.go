@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,6 +68,12 @@ type world struct {
 	// with the message; actionError is then what the reconciler remembers of the failure.
 	refused     map[string]string
 	actionError string
+	// faults, when set, makes the world misbehave at random, as a cluster does: a ReplicaSet's
+	// status that lags a round, a round in which the routes do not take the weights asked, a
+	// status write that is lost (only an abort's traffic moves), and an execution that fails
+	// part-way (the phases after the failed one do not run). faulted says this round had one.
+	faults  *rand.Rand
+	faulted bool
 }
 
 func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
@@ -95,8 +102,8 @@ func (w *world) observe() Observed {
 		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses, AnnouncedEnd: w.announced, ActionError: w.actionError}
 	// The routes hold what the last plan asked for; the routing system accepts it at once unless
 	// the scenario says otherwise.
-	if wt := w.ro.Status.Canary.Weights; wt != nil && w.routed != nil && !w.routesRejected {
-		obs.WeightVerified = w.routed.Weights.Canary.Weight == wt.Canary.Weight
+	if wt := w.ro.Status.Canary.Weights; wt != nil && w.accepted != nil && !w.routesRejected {
+		obs.WeightVerified = w.accepted.Weights.Canary.Weight == wt.Canary.Weight
 	}
 	for _, name := range w.oldPods {
 		obs.OldPods = append(obs.OldPods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}})
@@ -114,10 +121,15 @@ func (w *world) observe() Observed {
 
 // step plans once and applies the plan. It reports whether anything changed.
 func (w *world) step() (Plan, bool) {
+	w.faulted = false
 	// Pods asked for in the previous round are now running and available.
 	for _, rs := range w.rss {
 		n := specReplicas(rs)
 		if w.lagging[podHash(rs)] && rs.Status.Replicas > n {
+			continue
+		}
+		if w.faults != nil && w.faults.Float64() < 0.25 {
+			w.faulted = true // its status lags a round
 			continue
 		}
 		rs.Status.Replicas = n
@@ -135,7 +147,26 @@ func (w *world) step() (Plan, bool) {
 		w.t.Fatalf("the planner changed its input (the observed ReplicaSets or Services)")
 	}
 	routesBefore := w.accepted
+	rejected := w.routesRejected
+	if w.faults != nil && w.faults.Float64() < 0.2 {
+		w.routesRejected, w.faulted = true, true // the routing system does not take it this round
+	}
+	if w.faults != nil && w.faults.Float64() < 0.1 {
+		// The status write is lost (a conflict, the API server away): nothing is carried out,
+		// except that an abort sends its traffic back to stable anyway.
+		w.faulted = true
+		if p.Status.Abort && p.Routing != nil {
+			w.routed = p.Routing
+			if !w.routesRejected {
+				w.accepted = p.Routing
+			}
+		}
+		w.routesRejected = rejected
+		w.checkInvariants(Plan{}, routesBefore)
+		return p, true
+	}
 	w.apply(p)
+	w.routesRejected = rejected
 	w.checkInvariants(p, routesBefore)
 	if w.actionError != "" {
 		// As the reconciler does after a failed execution: the recorded status names the failure.
@@ -145,94 +176,145 @@ func (w *world) step() (Plan, bool) {
 	if w.actionError != "" {
 		changed = false // nothing was carried out; the reconciler retries after a backoff
 	}
-	if !equality.Semantic.DeepEqual(w.ro.Status, p.Status) {
+	if !equality.Semantic.DeepEqual(w.ro.Status, p.Status) || w.faulted {
 		changed = true
+	}
+	if w.accepted != nil && (routesBefore == nil || !equality.Semantic.DeepEqual(routesBefore.Weights, w.accepted.Weights)) {
+		changed = true // the routes' new status wakes the reconciler, as their watch does
 	}
 	w.ro.Status = p.Status
 	w.record(p)
 	return p, changed
 }
 
+// simPhase is one ordered part of carrying out a plan, as the reconciler's executor runs them.
+type simPhase struct {
+	name string
+	run  func() bool // false: the phase failed, the later ones do not run
+}
+
 func (w *world) apply(p Plan) {
 	w.actionError = ""
-	for _, rs := range p.Create {
-		if msg, ok := w.refused[podHash(rs)]; ok {
-			// The create phase fails, so no later phase runs.
-			w.actionError = CreateReplicaSetsPhase + ": " + CreateReplicaSetError(rs.Name, errors.New(msg)).Error()
-			return
+	create := simPhase{CreateReplicaSetsPhase, func() bool {
+		for _, rs := range p.Create {
+			if msg, ok := w.refused[podHash(rs)]; ok {
+				w.actionError = CreateReplicaSetsPhase + ": " + CreateReplicaSetError(rs.Name, errors.New(msg)).Error()
+				return false
+			}
+			rs = rs.DeepCopy()
+			rs.Spec.Template = *w.serverDefaults(&rs.Spec.Template)
+			rs.Generation = 1
+			rs.CreationTimestamp = metav1.NewTime(w.now)
+			w.rss = append(w.rss, rs)
 		}
-		rs = rs.DeepCopy()
-		rs.Spec.Template = *w.serverDefaults(&rs.Spec.Template)
-		rs.Generation = 1
-		rs.CreationTimestamp = metav1.NewTime(w.now)
-		w.rss = append(w.rss, rs)
-	}
-	for _, sc := range p.Scale {
-		rs := w.rs(sc.Name)
-		if specReplicas(rs) != sc.Replicas {
-			rs.Spec.Replicas = ptr.To(sc.Replicas)
-			rs.Generation++
+		return true
+	}}
+	selectors := simPhase{"switch Service selectors", func() bool {
+		for _, sel := range p.Selectors {
+			w.services[sel.Service].Spec.Selector[v1alpha1.PodTemplateHashLabelKey] = sel.Hash
+			if w.services[sel.Service].Annotations == nil {
+				w.services[sel.Service].Annotations = map[string]string{}
+			}
+			w.services[sel.Service].Annotations[v1alpha1.ManagedByRolloutsAnnotationKey] = w.ro.Name
 		}
-		for k, v := range sc.Annotations {
-			if v == nil {
-				delete(rs.Annotations, k)
-			} else {
-				rs.Annotations[k] = *v
+		return true
+	}}
+	routes := simPhase{"route traffic", func() bool {
+		if p.Routing != nil {
+			w.routed = p.Routing
+			if !w.routesRejected {
+				w.accepted = p.Routing
 			}
 		}
-	}
-	for _, name := range p.Delete {
-		for i, rs := range w.rss {
-			if rs.Name == name {
-				w.rss = append(w.rss[:i], w.rss[i+1:]...)
-				break
+		return true
+	}}
+	scale := simPhase{"scale ReplicaSets", func() bool {
+		for _, sc := range p.Scale {
+			rs := w.rs(sc.Name)
+			if sc.Replicas >= 0 && specReplicas(rs) != sc.Replicas {
+				rs.Spec.Replicas = ptr.To(sc.Replicas)
+				rs.Generation++
+			}
+			for k, v := range sc.Annotations {
+				if rs.Annotations == nil {
+					rs.Annotations = map[string]string{}
+				}
+				if v == nil {
+					delete(rs.Annotations, k)
+				} else {
+					rs.Annotations[k] = *v
+				}
 			}
 		}
-	}
-	for _, sel := range p.Selectors {
-		w.services[sel.Service].Spec.Selector[v1alpha1.PodTemplateHashLabelKey] = sel.Hash
-		if w.services[sel.Service].Annotations == nil {
-			w.services[sel.Service].Annotations = map[string]string{}
-		}
-		w.services[sel.Service].Annotations[v1alpha1.ManagedByRolloutsAnnotationKey] = w.ro.Name
-	}
-	for _, req := range p.CreateRuns {
-		phase := v1alpha1.AnalysisPhaseRunning
-		if w.runOutcome != nil {
-			phase = w.runOutcome(req)
-		}
-		if w.runs[req.Name] == nil {
-			w.runs[req.Name] = &RunInfo{Name: req.Name, Phase: phase, Message: "simulated"}
-		}
-	}
-	if p.Routing != nil {
-		w.routed = p.Routing
-		if !w.routesRejected {
-			w.accepted = p.Routing
-		}
-	}
-	for _, md := range p.PodMetadata {
-		rs := w.rs(md.ReplicaSet)
-		for k, v := range md.Labels {
-			if v == nil {
-				delete(rs.Spec.Template.Labels, k)
-			} else {
-				rs.Spec.Template.Labels[k] = *v
+		return true
+	}}
+	metadata := simPhase{"set pod metadata", func() bool {
+		for _, md := range p.PodMetadata {
+			rs := w.rs(md.ReplicaSet)
+			for k, v := range md.Labels {
+				if v == nil {
+					delete(rs.Spec.Template.Labels, k)
+				} else {
+					rs.Spec.Template.Labels[k] = *v
+				}
 			}
 		}
-	}
-	for _, name := range p.DeletePods {
-		for i, pod := range w.oldPods {
-			if pod == name {
-				w.oldPods = append(w.oldPods[:i], w.oldPods[i+1:]...)
-				break
+		return true
+	}}
+	runs := simPhase{"start and stop AnalysisRuns", func() bool {
+		for _, req := range p.CreateRuns {
+			phase := v1alpha1.AnalysisPhaseRunning
+			if w.runOutcome != nil {
+				phase = w.runOutcome(req)
+			}
+			if w.runs[req.Name] == nil {
+				w.runs[req.Name] = &RunInfo{Name: req.Name, Phase: phase, Message: "simulated"}
 			}
 		}
+		for _, name := range p.TerminateRuns {
+			w.runs[name].Phase = v1alpha1.AnalysisPhaseSuccessful
+			w.runs[name].Message = "run terminated"
+		}
+		return true
+	}}
+	deletes := simPhase{"delete old objects", func() bool {
+		for _, name := range p.Delete {
+			for i, rs := range w.rss {
+				if rs.Name == name {
+					w.rss = append(w.rss[:i], w.rss[i+1:]...)
+					break
+				}
+			}
+		}
+		for _, name := range p.DeletePods {
+			for i, pod := range w.oldPods {
+				if pod == name {
+					w.oldPods = append(w.oldPods[:i], w.oldPods[i+1:]...)
+					break
+				}
+			}
+		}
+		return true
+	}}
+	phases := []simPhase{create, selectors, routes, scale, metadata, runs, deletes}
+	if p.Status.Abort {
+		phases = []simPhase{routes, create, selectors, scale, metadata, runs, deletes}
 	}
-	for _, name := range p.TerminateRuns {
-		w.runs[name].Phase = v1alpha1.AnalysisPhaseSuccessful
-		w.runs[name].Message = "run terminated"
+	failAt := -1
+	if w.faults != nil && w.faults.Float64() < 0.15 {
+		failAt = w.faults.IntN(len(phases))
 	}
+	for i, ph := range phases {
+		if i == failAt {
+			w.actionError = ph.name + ": injected failure"
+			w.faulted = true
+			break
+		}
+		if !ph.run() {
+			break
+		}
+	}
+	// What the reconciler remembers once the status is written, whatever the execution did.
 	if p.AnnouncedEnd != "" {
 		w.announced = p.AnnouncedEnd
 	} else if w.announced != p.Status.CurrentPodHash || p.Status.Abort {
