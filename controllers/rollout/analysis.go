@@ -83,6 +83,7 @@ func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout,
 			all = append(all, named{"spec.strategy.blueGreen.postPromotionAnalysis", b.PostPromotionAnalysis, false})
 		}
 	}
+	var rolloutObj map[string]any
 	for _, a := range all {
 		templates, err := analysis.GetTemplates(ctx, r.Client, ro.Namespace, a.analysis.Templates)
 		var missing *analysis.TemplateNotFoundError
@@ -93,6 +94,19 @@ func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout,
 		if err != nil {
 			// Not the spec's fault: try again rather than call the Rollout invalid.
 			return fmt.Errorf("read the templates of %s: %w", a.field, err)
+		}
+		// A run that can never be built (a metric in two templates, an argument without a
+		// value, conflicting values, a field that is not there) is the spec's problem: say so
+		// now rather than leave the run unstarted and the update waiting for it.
+		if rolloutObj == nil {
+			if rolloutObj, err = runtime.DefaultUnstructuredConverter.ToUnstructured(ro); err != nil {
+				return fmt.Errorf("read rollout fields for arguments: %w", err)
+			}
+		}
+		if _, err := analysis.BuildRolloutRunSpec(templates, *a.analysis, rolloutObj,
+			analysis.PodTemplateHashes{Stable: ro.Status.StableRS, Latest: ro.Status.CurrentPodHash}); err != nil {
+			obs.SpecErrors = append(obs.SpecErrors, fmt.Sprintf("%s: the AnalysisRun cannot be built: %v", a.field, err))
+			continue
 		}
 		if a.endless {
 			continue
