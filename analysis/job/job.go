@@ -73,7 +73,7 @@ func (p *Provider) Measure(ctx context.Context, run *v1alpha1.AnalysisRun, metri
 	if err != nil {
 		return analysis.NewErrorMeasurement(started, "build job", err)
 	}
-	if err := p.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := p.createJob(ctx, job); err != nil {
 		return analysis.NewErrorMeasurement(started, "create job "+job.Name, err)
 	}
 	return v1alpha1.Measurement{
@@ -82,6 +82,38 @@ func (p *Provider) Measure(ctx context.Context, run *v1alpha1.AnalysisRun, metri
 		ResumeAt:  &metav1.Time{Time: started.Add(ResumeInterval)},
 		Metadata:  map[string]string{MetadataJobName: job.Name, MetadataJobNamespace: job.Namespace},
 	}
+}
+
+// createRetries are the waits before the create of a measurement's Job is tried again after a
+// transient failure.
+var createRetries = []time.Duration{250 * time.Millisecond, 750 * time.Millisecond}
+
+// createJob creates the measurement's Job, adopting one of the same name. A transient failure (a
+// timeout, an unavailable or throttling API server) is tried again under the same name before
+// it is given up: a create that timed out may still have made the Job, and an Error measurement
+// moves the index on, so giving up at once could leave that Job running beside the next one.
+func (p *Provider) createJob(ctx context.Context, job *batchv1.Job) error {
+	for attempt := 0; ; attempt++ {
+		err := p.client.Create(ctx, job.DeepCopy())
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if !transientCreateError(err) || attempt >= len(createRetries) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(createRetries[attempt]):
+		}
+	}
+}
+
+// transientCreateError reports whether a failed create may succeed when tried again unchanged.
+func transientCreateError(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func (p *Provider) newJob(run *v1alpha1.AnalysisRun, metric v1alpha1.Metric) (*batchv1.Job, error) {
