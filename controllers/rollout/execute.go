@@ -77,10 +77,13 @@ func (r *Reconciler) execute(ctx context.Context, key types.NamespacedName, ro *
 func (r *Reconciler) createReplicaSets(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, sets []*appsv1.ReplicaSet) error {
 	var errs []error
 	for _, rs := range sets {
-		if err := r.createReplicaSet(ctx, ro, rs); err != nil {
+		if created, err := r.createReplicaSet(ctx, ro, rs); err != nil {
 			errs = append(errs, err)
-		} else {
+		} else if created {
 			r.expect.wroteReplicaSet(key, rs.Name, rs.ResourceVersion)
+			for _, e := range plan.CreatedEvents(rs) {
+				r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Create", "%s", e.Message)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -109,6 +112,9 @@ func (r *Reconciler) scale(ctx context.Context, key types.NamespacedName, ro *v1
 			errs = append(errs, err)
 		} else {
 			r.expect.wroteReplicaSet(key, sc.Name, rv)
+			if e, ok := plan.ScaleEvent(sc); ok {
+				r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Scale", "%s", e.Message)
+			}
 		}
 	}
 	if err := r.scaleDownWorkload(ctx, ro, p.Status); err != nil {
@@ -175,28 +181,28 @@ func (r *Reconciler) deleteOld(ctx context.Context, ro *v1alpha1.Rollout, p plan
 // createReplicaSet creates a planned ReplicaSet. One that already exists is fine when it is ours
 // (the cache had not seen it yet); a foreign one with the same name is a hash collision, which
 // the collision count in the status resolves.
-func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout, rs *appsv1.ReplicaSet) error {
-	err := r.Client.Create(ctx, rs)
+func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout, rs *appsv1.ReplicaSet) (created bool, err error) {
+	err = r.Client.Create(ctx, rs)
 	if err == nil || !apierrors.IsAlreadyExists(err) {
 		if err != nil {
-			return plan.CreateReplicaSetError(rs.Name, err)
+			return false, plan.CreateReplicaSetError(rs.Name, err)
 		}
-		return nil
+		return true, nil
 	}
 	existing := &appsv1.ReplicaSet{}
 	if err := r.Reader().Get(ctx, client.ObjectKeyFromObject(rs), existing); err != nil {
-		return fmt.Errorf("read existing ReplicaSet %s: %w", rs.Name, err)
+		return false, fmt.Errorf("read existing ReplicaSet %s: %w", rs.Name, err)
 	}
 	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == ro.UID &&
 		existing.Annotations[plan.TemplateHashAnnotation] == rs.Annotations[plan.TemplateHashAnnotation] {
-		return nil
+		return false, nil // ours already: created by an earlier reconcile the cache had not shown
 	}
 	count := ptr.Deref(ro.Status.CollisionCount, 0) + 1
 	patch := fmt.Appendf(nil, `{"status":{"collisionCount":%d}}`, count)
 	if err := r.Client.Status().Patch(ctx, ro.DeepCopy(), client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("record hash collision on ReplicaSet %s: %w", rs.Name, err)
+		return false, fmt.Errorf("record hash collision on ReplicaSet %s: %w", rs.Name, err)
 	}
-	return fmt.Errorf("ReplicaSet %s exists with another template: collision count raised to %d", rs.Name, count)
+	return false, fmt.Errorf("ReplicaSet %s exists with another template: collision count raised to %d", rs.Name, count)
 }
 
 // scaleReplicaSet patches a ReplicaSet's replicas and annotations.

@@ -424,14 +424,41 @@ func (s *state) emitScaling() {
 	}
 	// Scale entries that only change annotations keep the current size.
 	for i := range s.plan.Scale {
-		if s.plan.Scale[i].Replicas < 0 {
-			for _, rs := range s.obs.ReplicaSets {
-				if rs.Name == s.plan.Scale[i].Name {
+		for _, rs := range s.obs.ReplicaSets {
+			if rs.Name == s.plan.Scale[i].Name {
+				s.plan.Scale[i].From, s.plan.Scale[i].Revision = specReplicas(rs), revision(rs)
+				if s.plan.Scale[i].Replicas < 0 {
 					s.plan.Scale[i].Replicas = specReplicas(rs)
 				}
 			}
 		}
 	}
+}
+
+// ScaleEvent is the event, in Argo Rollouts' words, that tells a carried-out change of a
+// ReplicaSet's size, if it was one (an entry that only changes annotations gets none).
+func ScaleEvent(sc ScaleReplicaSet) (Event, bool) {
+	if sc.From == sc.Replicas {
+		return Event{}, false
+	}
+	dir := "up"
+	if sc.Replicas < sc.From {
+		dir = "down"
+	}
+	return Event{Type: corev1.EventTypeNormal, Reason: "ScalingReplicaSet",
+		Message: fmt.Sprintf("Scaled %s ReplicaSet %s (revision %d) from %d to %d", dir, sc.Name, sc.Revision, sc.From, sc.Replicas)}, true
+}
+
+// CreatedEvents are the events, in Argo Rollouts' words, that tell a carried-out ReplicaSet
+// create: the ReplicaSet, and its first size as a scale-up from 0 (Argo creates at 0 and scales,
+// so tools that follow the scaling events see the same sequence).
+func CreatedEvents(rs *appsv1.ReplicaSet) []Event {
+	out := []Event{{Type: corev1.EventTypeNormal, Reason: "NewReplicaSetCreated",
+		Message: fmt.Sprintf("Created ReplicaSet %s (revision %d)", rs.Name, revision(rs))}}
+	if e, ok := ScaleEvent(ScaleReplicaSet{Name: rs.Name, Replicas: specReplicas(rs), Revision: revision(rs)}); ok {
+		out = append(out, e)
+	}
+	return out
 }
 
 func (s *state) event(eventType, reason, msg string) {

@@ -115,6 +115,10 @@ type Plan struct {
 type ScaleReplicaSet struct {
 	Name     string
 	Replicas int32
+	// From is the size when planned and Revision the ReplicaSet's revision: the executor tells
+	// a change of size once made (ScaleEvent).
+	From     int32
+	Revision int64
 	// Annotations to set (a nil value removes the key).
 	Annotations map[string]*string
 }
