@@ -31,6 +31,7 @@ import (
 	sluicev1alpha1 "github.com/sluice-dev/sluice/api/sluice/v1alpha1"
 	"github.com/sluice-dev/sluice/controllers/analysisrun"
 	"github.com/sluice-dev/sluice/controllers/gitsync"
+	"github.com/sluice-dev/sluice/controllers/managercache"
 	"github.com/sluice-dev/sluice/controllers/rollout"
 	"github.com/sluice-dev/sluice/sync/source"
 	"github.com/sluice-dev/sluice/sync/webhook"
@@ -255,8 +256,13 @@ func run(args []string) error {
 			leNamespace = "default"
 		}
 	}
+	cacheOpts, err := managercache.Options()
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   cacheOpts,
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,

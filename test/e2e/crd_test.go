@@ -150,6 +150,7 @@ func TestConfigDefaultInstalls(t *testing.T) {
 		"clusterrole.rbac.authorization.k8s.io/sluice-sync",
 		"clusterrolebinding.rbac.authorization.k8s.io/sluice-sync",
 		"deployment.apps/sluice-controller",
+		"service/sluice-controller-metrics",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("kubectl output lacks %s:\n%s", want, out)

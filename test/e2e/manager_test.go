@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/sluice-dev/sluice/controllers/managercache"
 	"github.com/sluice-dev/sluice/test/cluster"
 )
 
@@ -100,8 +101,13 @@ func allowed(ctx context.Context, user string, attrs authorizationv1.ResourceAtt
 func startManagerAs(t *testing.T, cfg *rest.Config, setup ...func(ctrl.Manager) error) ctrl.Manager {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
+	cacheOpts, err := managercache.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.scheme,
+		Cache:                  cacheOpts, // what the shipped controller caches
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test starts its own manager with the same controllers.

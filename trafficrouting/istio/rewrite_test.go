@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
@@ -16,7 +17,7 @@ type vs = istionetworkingv1.VirtualService
 
 var (
 	hostTargets   = targets{namespace: "shop", canaryHost: "web-canary", stableHost: "web-stable"}
-	subsetTargets = targets{namespace: "shop", canaryHost: "web-canary", stableHost: "web-stable", canarySubset: "canary", stableSubset: "stable"}
+	subsetTargets = targets{namespace: "shop", canaryHost: "web-canary", stableHost: "web-stable", canarySubset: "canary", stableSubset: "stable", subsetHost: "web"}
 	managed       = []string{"canary-header", "canary-mirror"}
 	hostRef       = v1alpha1.IstioVirtualService{
 		Name:      "web",
@@ -187,7 +188,7 @@ func TestIstioConfigErrors(t *testing.T) {
 			setW(subsetRef, hostTargets, weights(1, 99)),
 			`has no destination for the canary Service "web-canary"`},
 		{"subset-level with a missing subset", "vs-subset.yaml",
-			setW(subsetRef, targets{namespace: "shop", canarySubset: "preview", stableSubset: "stable"}, weights(1, 99)),
+			setW(subsetRef, targets{namespace: "shop", canarySubset: "preview", stableSubset: "stable", subsetHost: "web"}, weights(1, 99)),
 			`has no destination for the canary subset "preview"`},
 		{"TLS-only VirtualService with only http routes named", "vs-tls.yaml",
 			setW(v1alpha1.IstioVirtualService{Name: "web", Routes: []string{"primary"}}, hostTargets, weights(1, 99)),
@@ -286,6 +287,77 @@ func TestVirtualServiceOfAnotherNamespace(t *testing.T) {
 		v := golden.Load[vs](t, "vs-host.yaml")
 		if _, err := setVSWeights(v, v1alpha1.IstioVirtualService{Name: "web", Routes: []string{"primary"}}, hostTargets, managed, weights(30, 70)); err != nil {
 			t.Fatalf("setVSWeights in the rollout's namespace: %v", err)
+		}
+	})
+}
+
+// Subset-level, a subset name is the rollout's DestinationRule's subset only on a destination to
+// the rule's host, read as Istio reads it: a short host in another namespace's VirtualService is
+// that namespace's Service (its subsets are another rule's, whatever their names), and another
+// host's subsets are never the rollout's.
+func TestSubsetsOfAnotherHost(t *testing.T) {
+	ref := v1alpha1.IstioVirtualService{Name: "web.storefront"}
+	otherTeam := func(host string) *vs {
+		v := golden.Load[vs](t, "vs-subset.yaml")
+		v.Namespace = "storefront"
+		for _, d := range v.Spec.Http[0].Route {
+			d.Destination.Host = host
+		}
+		return v
+	}
+
+	t.Run("short hosts in another namespace's VirtualService are refused", func(t *testing.T) {
+		v := otherTeam("web")
+		before := v.DeepCopy()
+		_, err := setVSWeights(v, ref, subsetTargets, managed, weights(30, 70))
+		if !trafficrouting.IsConfigError(err) || !strings.Contains(err.Error(),
+			`has no destination for the canary subset "canary" of host "web" (the DestinationRule's host in namespace shop; a VirtualService outside it must name it web.shop`) {
+			t.Fatalf("error = %v, want a ConfigError naming the qualified host", err)
+		}
+		if !proto.Equal(&v.Spec, &before.Spec) {
+			t.Errorf("a refused rewrite changed the VirtualService")
+		}
+		if _, err := vsWeightsHeld(v, ref, subsetTargets, managed, weights(30, 70)); !trafficrouting.IsConfigError(err) {
+			t.Errorf("verify on short hosts: error = %v, want a ConfigError", err)
+		}
+		_, err = setVSHeaderRoute(v, ref, subsetTargets, managed, trafficrouting.HeaderRoute{Name: "canary-header", Match: []v1alpha1.HeaderRoutingMatch{xCanary}})
+		if !trafficrouting.IsConfigError(err) {
+			t.Errorf("header route on short hosts: error = %v, want a ConfigError", err)
+		}
+	})
+
+	for _, host := range []string{"web.shop", "web.shop.svc", "web.shop.svc.cluster.local"} {
+		t.Run("qualified host "+host+" is the rollout's", func(t *testing.T) {
+			v := otherTeam(host)
+			if changed, err := setVSWeights(v, ref, subsetTargets, managed, weights(30, 70)); err != nil || !changed {
+				t.Fatalf("setVSWeights = %v, %v; want true, nil", changed, err)
+			}
+			if got := v.Spec.Http[0].Route; got[0].Weight != 70 || got[1].Weight != 30 {
+				t.Errorf("weights = stable %d, canary %d; want 70, 30", got[0].Weight, got[1].Weight)
+			}
+		})
+	}
+
+	t.Run("a qualified rule host matches short destinations in the rollout's namespace", func(t *testing.T) {
+		v := golden.Load[vs](t, "vs-subset.yaml")
+		fq := subsetTargets
+		fq.subsetHost = "web.shop.svc.cluster.local"
+		if _, err := setVSWeights(v, subsetRef, fq, managed, weights(30, 70)); err != nil {
+			t.Fatalf("setVSWeights: %v", err)
+		}
+	})
+
+	t.Run("same-named subsets of another host keep their weight", func(t *testing.T) {
+		v := golden.Load[vs](t, "vs-subset.yaml")
+		r := v.Spec.Http[0]
+		other := proto.Clone(r.Route[1]).(*networkingv1alpha3.HTTPRouteDestination)
+		other.Destination.Host, other.Weight = "payments", 5
+		r.Route = append(r.Route, other)
+		if _, err := setVSWeights(v, subsetRef, subsetTargets, managed, weights(30, 70)); err != nil {
+			t.Fatalf("setVSWeights: %v", err)
+		}
+		if got := r.Route; got[0].Weight != 70 || got[1].Weight != 30 || got[2].Weight != 5 {
+			t.Errorf("weights = %d/%d/%d, want web/stable 70, web/canary 30, payments/canary 5 untouched", got[0].Weight, got[1].Weight, got[2].Weight)
 		}
 	})
 }

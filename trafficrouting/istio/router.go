@@ -65,12 +65,26 @@ func New(c client.Client, cfg Config) *Router {
 // Name implements trafficrouting.TrafficRouter.
 func (r *Router) Name() string { return RouterName }
 
-func (r *Router) targets() targets {
+// targets reads which destinations are the canary and the stable side. Subset-level, that takes
+// the DestinationRule's host, so it reads the rule (with SetWeight's checks, that both subsets
+// exist).
+func (r *Router) targets(ctx context.Context, checkSubsets bool) (targets, error) {
 	t := targets{namespace: r.cfg.Namespace, canaryHost: r.cfg.CanaryService, stableHost: r.cfg.StableService}
-	if dr := r.cfg.DestinationRule; dr != nil {
-		t.canarySubset, t.stableSubset = dr.CanarySubsetName, dr.StableSubsetName
+	ref := r.cfg.DestinationRule
+	if ref == nil {
+		return t, nil
 	}
-	return t
+	dr := &istionetworkingv1.DestinationRule{}
+	if err := r.get(ctx, "DestinationRule", client.ObjectKey{Namespace: r.cfg.Namespace, Name: ref.Name}, dr); err != nil {
+		return t, err
+	}
+	if checkSubsets {
+		if _, _, err := subsets(dr, *ref); err != nil {
+			return t, err
+		}
+	}
+	t.canarySubset, t.stableSubset, t.subsetHost = ref.CanarySubsetName, ref.StableSubsetName, dr.Spec.GetHost()
+	return t, nil
 }
 
 // SetWeight implements trafficrouting.TrafficRouter. With a DestinationRule it first checks that
@@ -79,16 +93,11 @@ func (r *Router) SetWeight(ctx context.Context, desired trafficrouting.Weights) 
 	if err := desired.Validate(r.cfg.MaxWeight); err != nil {
 		return fmt.Errorf("set Istio route weights: %w", err)
 	}
-	if ref := r.cfg.DestinationRule; ref != nil {
-		dr := &istionetworkingv1.DestinationRule{}
-		if err := r.get(ctx, "DestinationRule", client.ObjectKey{Namespace: r.cfg.Namespace, Name: ref.Name}, dr); err != nil {
-			return err
-		}
-		if _, _, err := subsets(dr, *ref); err != nil {
-			return err
-		}
+	t, err := r.targets(ctx, true)
+	if err != nil {
+		return err
 	}
-	t, managed := r.targets(), r.cfg.ManagedRoutes
+	managed := r.cfg.ManagedRoutes
 	action := fmt.Sprintf("set canary weight %d and stable weight %d", desired.Canary.Weight, desired.Stable.Weight)
 	return r.eachVirtualService(ctx, action, func(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService) (bool, error) {
 		return setVSWeights(vs, ref, t, managed, desired)
@@ -97,7 +106,11 @@ func (r *Router) SetWeight(ctx context.Context, desired trafficrouting.Weights) 
 
 // SetHeaderRoute implements trafficrouting.TrafficRouter.
 func (r *Router) SetHeaderRoute(ctx context.Context, hr trafficrouting.HeaderRoute) error {
-	t, managed := r.targets(), r.cfg.ManagedRoutes
+	t, err := r.targets(ctx, false)
+	if err != nil {
+		return err
+	}
+	managed := r.cfg.ManagedRoutes
 	return r.eachVirtualService(ctx, fmt.Sprintf("set header route %q", hr.Name), func(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService) (bool, error) {
 		return setVSHeaderRoute(vs, ref, t, managed, hr)
 	})
@@ -105,7 +118,11 @@ func (r *Router) SetHeaderRoute(ctx context.Context, hr trafficrouting.HeaderRou
 
 // SetMirrorRoute implements trafficrouting.TrafficRouter.
 func (r *Router) SetMirrorRoute(ctx context.Context, mr trafficrouting.MirrorRoute) error {
-	t, managed := r.targets(), r.cfg.ManagedRoutes
+	t, err := r.targets(ctx, false)
+	if err != nil {
+		return err
+	}
+	managed := r.cfg.ManagedRoutes
 	return r.eachVirtualService(ctx, fmt.Sprintf("set mirror route %q", mr.Name), func(vs *istionetworkingv1.VirtualService, ref v1alpha1.IstioVirtualService) (bool, error) {
 		return setVSMirrorRoute(vs, ref, t, managed, mr)
 	})
@@ -125,7 +142,11 @@ func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
 // VerifyWeight implements trafficrouting.TrafficRouter. Istio reports nothing about whether a
 // VirtualService is in effect, so the weights count as applied when every VirtualService holds them.
 func (r *Router) VerifyWeight(ctx context.Context, desired trafficrouting.Weights) (bool, error) {
-	t, managed := r.targets(), r.cfg.ManagedRoutes
+	t, err := r.targets(ctx, false)
+	if err != nil {
+		return false, fmt.Errorf("verify weights: %w", err)
+	}
+	managed := r.cfg.ManagedRoutes
 	for _, ref := range r.cfg.VirtualServices {
 		vs := &istionetworkingv1.VirtualService{}
 		if err := r.get(ctx, "VirtualService", r.vsKey(ref), vs); err != nil {

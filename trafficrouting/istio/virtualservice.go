@@ -31,6 +31,10 @@ type targets struct {
 	stableHost   string
 	canarySubset string
 	stableSubset string
+	// subsetHost is the host of the rollout's DestinationRule (subset-level routing), read in the
+	// rollout's namespace, where the rule is. A subset name means that rule's subset only on a
+	// destination to that host: the same name on another host is another rule's subset.
+	subsetHost string
 }
 
 func (t targets) subsetLevel() bool { return t.canarySubset != "" }
@@ -46,16 +50,39 @@ func (t targets) shortHosts() bool { return t.vsNamespace == t.namespace }
 
 func (t targets) isCanary(d *networkingv1alpha3.Destination) bool {
 	if t.subsetLevel() {
-		return d.GetSubset() == t.canarySubset
+		return d.GetSubset() == t.canarySubset && t.toSubsetHost(d)
 	}
 	return hostIs(d.GetHost(), t.canaryHost, t.namespace, t.shortHosts())
 }
 
 func (t targets) isStable(d *networkingv1alpha3.Destination) bool {
 	if t.subsetLevel() {
-		return d.GetSubset() == t.stableSubset
+		return d.GetSubset() == t.stableSubset && t.toSubsetHost(d)
 	}
 	return hostIs(d.GetHost(), t.stableHost, t.namespace, t.shortHosts())
+}
+
+// toSubsetHost reports whether a destination goes to the DestinationRule's host. Istio reads a
+// short host in the namespace of the object that names it: the destination's in the
+// VirtualService's namespace, the rule's in the rollout's. So a short destination host in
+// another namespace's VirtualService is that namespace's Service, whose subsets the rollout must
+// not re-weight even when they bear the same names.
+func (t targets) toSubsetHost(d *networkingv1alpha3.Destination) bool {
+	return t.subsetHost != "" && resolveHost(d.GetHost(), t.vsNamespace) == resolveHost(t.subsetHost, t.namespace)
+}
+
+// resolveHost is the Service a host names when read in namespace ns, as "name.namespace": a short
+// name is ns's Service; name.namespace and name.namespace.svc[.cluster domain] name that
+// namespace's. Any other host (a ServiceEntry's, say) is returned whole.
+func resolveHost(host, ns string) string {
+	parts := strings.Split(host, ".")
+	switch {
+	case len(parts) == 1:
+		return host + "." + ns
+	case len(parts) == 2 || parts[2] == "svc":
+		return parts[0] + "." + parts[1]
+	}
+	return host
 }
 
 // hostIs reports whether a destination host names the Service svc in namespace ns:
@@ -67,11 +94,11 @@ func hostIs(host, svc, ns string, short bool) bool {
 func (t targets) describe(canary bool) string {
 	switch {
 	case canary && t.subsetLevel():
-		return fmt.Sprintf("canary subset %q", t.canarySubset)
+		return fmt.Sprintf("canary subset %q of host %q%s", t.canarySubset, t.subsetHost, t.subsetHostHint())
 	case canary:
 		return fmt.Sprintf("canary Service %q%s", t.canaryHost, t.qualifyHint(t.canaryHost))
 	case t.subsetLevel():
-		return fmt.Sprintf("stable subset %q", t.stableSubset)
+		return fmt.Sprintf("stable subset %q of host %q%s", t.stableSubset, t.subsetHost, t.subsetHostHint())
 	}
 	return fmt.Sprintf("stable Service %q%s", t.stableHost, t.qualifyHint(t.stableHost))
 }
@@ -83,6 +110,16 @@ func (t targets) qualifyHint(svc string) string {
 	}
 	return fmt.Sprintf(" (a VirtualService outside namespace %s must name it %s.%s or %s.%s.svc.cluster.local: a short host there is that namespace's Service)",
 		t.namespace, svc, t.namespace, svc, t.namespace)
+}
+
+// subsetHostHint says how a VirtualService of another namespace must name the DestinationRule's
+// host when the rule names it short.
+func (t targets) subsetHostHint() string {
+	if t.shortHosts() || strings.Contains(t.subsetHost, ".") {
+		return ""
+	}
+	return fmt.Sprintf(" (the DestinationRule's host in namespace %s; a VirtualService outside it must name it %s.%s or %s.%s.svc.cluster.local)",
+		t.namespace, t.subsetHost, t.namespace, t.subsetHost, t.namespace)
 }
 
 // weighted is one route destination and its weight, whatever the route's protocol.
