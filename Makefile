@@ -35,8 +35,9 @@ generate: ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from the markers.
+manifests: ## Generate CRDs (config/crd/bases, pod templates loosened as Argo Rollouts' are) and RBAC (config/rbac) from the markers.
 	$(CONTROLLER_GEN) crd:maxDescLen=0,generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crdpatch config/crd/bases/argoproj.io_*.yaml
 	$(CONTROLLER_GEN) rbac:roleName=sluice-controller paths=./... output:rbac:artifacts:config=config/rbac
 
 .PHONY: verify

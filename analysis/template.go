@@ -50,6 +50,11 @@ func BuildRunSpec(templates []NamedTemplate, args []v1alpha1.Argument) (v1alpha1
 			return spec, fmt.Errorf("%s: nested templates are not supported", t)
 		}
 		for _, m := range t.Spec.Metrics {
+			if m.Provider.Job != nil {
+				if problems := m.Provider.Job.TemplateProblems(); len(problems) > 0 {
+					return spec, fmt.Errorf("metric %q of %s: invalid job pod template: %s", m.Name, t, strings.Join(problems, "; "))
+				}
+			}
 			if prev, dup := definedBy[m.Name]; dup {
 				return spec, fmt.Errorf("metric %q is defined by both %s and %s", m.Name, prev, t)
 			}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -221,5 +222,23 @@ func TestValidateRunSpec(t *testing.T) {
 				t.Fatalf("ValidateRunSpec error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestBuildRunSpecRefusesAMalformedJobTemplate: the CRD, like Argo Rollouts', lets a malformed
+// quantity through in a job metric's pod template; a run is not built from it (the Job would
+// measure without the value), and the error names the metric, the template and the field.
+func TestBuildRunSpecRefusesAMalformedJobTemplate(t *testing.T) {
+	var at v1alpha1.AnalysisTemplate
+	manifest := `{"apiVersion":"argoproj.io/v1alpha1","kind":"AnalysisTemplate","metadata":{"name":"smoke"},
+	  "spec":{"metrics":[{"name":"check","provider":{"job":{"spec":{"template":{"spec":{"restartPolicy":"Never",
+	    "containers":[{"name":"check","image":"busybox","resources":{"limits":{"cpu":"abc"}}}]}}}}}}]}}`
+	if err := json.Unmarshal([]byte(manifest), &at); err != nil {
+		t.Fatalf("a malformed quantity must decode (and be reported later): %v", err)
+	}
+	_, err := BuildRunSpec([]NamedTemplate{{Name: "smoke", Spec: at.Spec}}, nil)
+	if err == nil || !strings.Contains(err.Error(), `metric "check" of AnalysisTemplate smoke: invalid job pod template`) ||
+		!strings.Contains(err.Error(), "cpu") {
+		t.Fatalf("error = %v, want one naming the metric, the template and the quantity", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -118,6 +119,11 @@ func transientCreateError(err error) bool {
 
 func (p *Provider) newJob(run *v1alpha1.AnalysisRun, metric v1alpha1.Metric) (*batchv1.Job, error) {
 	jm := metric.Provider.Job
+	if problems := jm.TemplateProblems(); len(problems) > 0 {
+		// The API server keeps what its schema does not check (a malformed quantity): a Job
+		// built without it would measure something other than what was written.
+		return nil, fmt.Errorf("job metric %s: invalid pod template: %s", metric.Name, strings.Join(problems, "; "))
+	}
 	labels := map[string]string{}
 	for k, v := range jm.Metadata.Labels {
 		labels[k] = v

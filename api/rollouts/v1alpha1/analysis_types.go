@@ -383,6 +383,10 @@ type JobMetric struct {
 	Metadata JobMetadata `json:"metadata,omitzero"`
 	// Spec of the Job.
 	Spec batchv1.JobSpec `json:"spec"`
+
+	// templateProblems is what kept Spec.Template from decoding as written (see
+	// TemplateProblems).
+	templateProblems []string `json:"-"`
 }
 
 // JobMetadata is the labels and annotations of a JobMetric's Job.

@@ -86,6 +86,9 @@ type ExperimentTemplateSpec struct {
 	// Service asks for a Service in front of the template's pods.
 	// +optional
 	Service *ExperimentTemplateService `json:"service,omitempty"`
+
+	// templateProblems is what kept Template from decoding as written (see TemplateProblems).
+	templateProblems []string `json:"-"`
 }
 
 // ExperimentTemplateService describes the Service made for a template.

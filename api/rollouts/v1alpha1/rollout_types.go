@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -110,6 +111,9 @@ type RolloutSpec struct {
 	// Analysis sets how many finished AnalysisRuns are kept.
 	// +optional
 	Analysis *AnalysisRunStrategy `json:"analysis,omitempty"`
+
+	// templateProblems is what kept Template from decoding as written (see TemplateProblems).
+	templateProblems []string `json:"-"`
 }
 
 // ObjectRef points at the workload that provides the pod template.
@@ -337,6 +341,37 @@ type RolloutStatus struct {
 	// WorkloadObservedGeneration is the generation of the referenced workload last seen.
 	// +optional
 	WorkloadObservedGeneration string `json:"workloadObservedGeneration,omitempty"`
+	// ALB is what Argo Rollouts' ALB traffic router records about its load balancer. sluice
+	// does not route with ALB; the field is in the schema so that a status written by Argo
+	// Rollouts (or kept from a migration) is not pruned.
+	// +optional
+	ALB *ALBStatus `json:"alb,omitempty"`
+	// ALBs is the ALB record of each Ingress when Argo Rollouts routes through several; kept,
+	// like ALB, and not written by sluice.
+	// +optional
+	ALBs []ALBStatus `json:"albs,omitempty"`
+}
+
+// ALBStatus is Argo Rollouts' record of an AWS load balancer and its target groups.
+type ALBStatus struct {
+	// +optional
+	LoadBalancer AwsResourceRef `json:"loadBalancer,omitempty"`
+	// +optional
+	CanaryTargetGroup AwsResourceRef `json:"canaryTargetGroup,omitempty"`
+	// +optional
+	StableTargetGroup AwsResourceRef `json:"stableTargetGroup,omitempty"`
+	// +optional
+	Ingress string `json:"ingress,omitempty"`
+}
+
+// AwsResourceRef names an AWS resource.
+type AwsResourceRef struct {
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	ARN string `json:"arn,omitempty"`
+	// +optional
+	FullName string `json:"fullName,omitempty"`
 }
 
 // CanaryStatus is the state of a canary update.
@@ -356,6 +391,44 @@ type CanaryStatus struct {
 	// StablePingPong is the ping-pong service that currently serves stable traffic.
 	// +optional
 	StablePingPong PingPongType `json:"stablePingPong,omitempty"`
+	// StepPluginStatuses is Argo Rollouts' record of its step plugins. sluice runs no step
+	// plugins; the field is in the schema so that a status written by Argo Rollouts is kept.
+	// +optional
+	StepPluginStatuses []StepPluginStatus `json:"stepPluginStatuses,omitempty"`
+}
+
+// StepPluginStatus is one entry of Argo Rollouts' step plugin record: one per step and
+// operation (Run, Terminate, Abort).
+type StepPluginStatus struct {
+	// Index of the canary step.
+	// +optional
+	Index int32 `json:"index"`
+	// Name of the plugin.
+	// +optional
+	Name string `json:"name"`
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Backoff is the wait before the plugin is called again, a duration string.
+	// +optional
+	Backoff DurationString `json:"backoff,omitempty"`
+	// Phase is Running, Successful, Failed or Error.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Executions counts the calls of the plugin.
+	// +optional
+	Executions int32 `json:"executions,omitempty"`
+	// Status is the plugin's own state, kept as written.
+	// +optional
+	Status *apiextensionsv1.JSON `json:"status,omitempty"`
+	// Operation is Run, Terminate or Abort.
+	// +optional
+	Operation string `json:"operation,omitempty"`
 }
 
 // PingPongType names one of the two ping-pong services.

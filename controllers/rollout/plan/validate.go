@@ -26,6 +26,10 @@ func Validate(ro *v1alpha1.Rollout) []string {
 	if spec.Replicas != nil && *spec.Replicas < 0 {
 		add("spec.replicas must not be negative")
 	}
+	// The CRD leaves container resources unchecked, as Argo Rollouts' does; what did not
+	// decode (a malformed quantity) was left out of the template and is reported here, so the
+	// template is never used without it.
+	errs = append(errs, spec.TemplateProblems()...)
 	if spec.WorkloadRef != nil {
 		errs = append(errs, validateWorkloadRef(spec.WorkloadRef)...)
 		if !emptyTemplate(&spec.Template) {

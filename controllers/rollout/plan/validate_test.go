@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -108,5 +109,47 @@ func TestValidateLeavesRoutedChecksToRouters(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("without trafficRouting, want %q in %q", want, got)
 		}
+	}
+}
+
+// TestValidateMalformedQuantity: a quantity that the CRD lets through (container resources are
+// not checked by the API server, as in Argo Rollouts) but that does not parse makes the spec
+// invalid, with a message naming the field and the container; a YAML number such as 0.001 is a
+// valid quantity.
+func TestValidateMalformedQuantity(t *testing.T) {
+	decode := func(t *testing.T, limits string) *v1alpha1.Rollout {
+		t.Helper()
+		ro := canaryRollout(4, weight(25), pause("2s"))
+		ro.Spec.Template.Spec.Containers[0].Name = "web"
+		data, err := json.Marshal(ro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(data, &obj); err != nil {
+			t.Fatal(err)
+		}
+		container := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+		container["resources"] = json.RawMessage(`{"limits":` + limits + `}`)
+		if data, err = json.Marshal(obj); err != nil {
+			t.Fatal(err)
+		}
+		var out v1alpha1.Rollout
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatalf("a Rollout with limits %s does not decode: %v", limits, err)
+		}
+		return &out
+	}
+
+	if errs := Validate(decode(t, `{"cpu":0.001,"memory":"64Mi"}`)); len(errs) != 0 {
+		t.Fatalf("cpu: 0.001 as a number: want valid, got %q", errs)
+	}
+	got := strings.Join(Validate(decode(t, `{"cpu":"abc","memory":"64Mi"}`)), "; ")
+	want := `spec.template.spec.containers[0].resources.limits.cpu: Invalid value: "abc": quantities must match the regular expression`
+	if !strings.Contains(got, want) || !strings.Contains(got, `(container "web")`) {
+		t.Fatalf("want a message containing %q and naming container \"web\", got %q", want, got)
+	}
+	if strings.Contains(got, "memory") {
+		t.Fatalf("the valid memory limit was reported: %q", got)
 	}
 }
