@@ -286,9 +286,16 @@ func (r *Reconciler) scaleDownWorkload(ctx context.Context, ro *v1alpha1.Rollout
 	return nil
 }
 
-// setPodMetadata changes a ReplicaSet's ephemeral pod labels and annotations in its template and
-// on its running pods, in place.
+// setPodMetadata changes a ReplicaSet's ephemeral pod labels and annotations in place: on its
+// running pods first, then in its template together with the record of what was injected
+// (plan.EphemeralMetadataAnnotation). A pod patch that fails leaves the template as it was, so the
+// next plan asks for the change again instead of leaving pods with the wrong metadata for good.
+// Pods the ReplicaSet created from its old template meanwhile are changed after the template.
 func (r *Reconciler) setPodMetadata(ctx context.Context, namespace string, md plan.PodMetadata) error {
+	rs := &appsv1.ReplicaSet{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: md.ReplicaSet}, rs); err != nil {
+		return fmt.Errorf("read ReplicaSet %s to set its pod metadata: %w", md.ReplicaSet, err)
+	}
 	meta := map[string]any{}
 	if len(md.Labels) > 0 {
 		meta["labels"] = md.Labels
@@ -296,30 +303,68 @@ func (r *Reconciler) setPodMetadata(ctx context.Context, namespace string, md pl
 	if len(md.Annotations) > 0 {
 		meta["annotations"] = md.Annotations
 	}
-	rsPatch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": meta}}})
+	if md.Relabels() {
+		if err := r.setPodsMetadata(ctx, rs, md, meta); err != nil {
+			return err
+		}
+	}
+	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]*string{plan.EphemeralMetadataAnnotation: md.Injected}}}
+	if md.Relabels() {
+		patch["spec"] = map[string]any{"template": map[string]any{"metadata": meta}}
+	}
+	rsPatch, err := json.Marshal(patch)
 	if err != nil {
 		return fmt.Errorf("encode metadata patch of ReplicaSet %s: %w", md.ReplicaSet, err)
 	}
-	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: md.ReplicaSet}}
 	if err := r.Client.Patch(ctx, rs, client.RawPatch(types.MergePatchType, rsPatch)); err != nil {
-		return fmt.Errorf("set pod metadata of ReplicaSet %s: %w", md.ReplicaSet, err)
+		return fmt.Errorf("set pod metadata in the template of ReplicaSet %s: %w", md.ReplicaSet, err)
+	}
+	if md.Relabels() {
+		// A pod created from the old template between the listing and the template patch.
+		return r.setPodsMetadata(ctx, rs, md, meta)
+	}
+	return nil
+}
+
+// setPodsMetadata patches the pods of rs that do not carry md yet. Pods are listed from the API
+// server (no pod cache is kept) with the ReplicaSet's whole selector, and only those it controls
+// are changed.
+func (r *Reconciler) setPodsMetadata(ctx context.Context, rs *appsv1.ReplicaSet, md plan.PodMetadata, meta map[string]any) error {
+	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+	if err != nil {
+		return fmt.Errorf("read the selector of ReplicaSet %s: %w", rs.Name, err)
 	}
 	var pods corev1.PodList
-	if err := r.Reader().List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels(rs.Spec.Selector.MatchLabels)); err != nil {
-		return fmt.Errorf("list pods of ReplicaSet %s: %w", md.ReplicaSet, err)
+	if err := r.Reader().List(ctx, &pods, client.InNamespace(rs.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return fmt.Errorf("list pods of ReplicaSet %s: %w", rs.Name, err)
 	}
 	podPatch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return fmt.Errorf("encode pod metadata patch: %w", err)
 	}
+	var errs []error
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if ref := metav1.GetControllerOf(pod); ref == nil || ref.UID != rs.UID {
+		if ref := metav1.GetControllerOf(pod); ref == nil || ref.UID != rs.UID || pod.DeletionTimestamp != nil {
+			continue
+		}
+		if carries(pod.Labels, md.Labels) && carries(pod.Annotations, md.Annotations) {
 			continue
 		}
 		if err := r.Client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, podPatch)); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("set metadata of pod %s: %w", pod.Name, err)
+			errs = append(errs, fmt.Errorf("set metadata of pod %s: %w", pod.Name, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// carries reports whether have already holds every change (a nil value: the key is absent).
+func carries(have map[string]string, changes map[string]*string) bool {
+	for k, v := range changes {
+		cur, ok := have[k]
+		if (v == nil && ok) || (v != nil && (!ok || cur != *v)) {
+			return false
+		}
+	}
+	return true
 }

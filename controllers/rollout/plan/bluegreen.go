@@ -18,7 +18,7 @@ import (
 func (s *state) blueGreen() {
 	b := s.ro.Spec.Strategy.BlueGreen
 	newHash := podHash(s.newRS)
-	s.scaleDownOld(time.Duration(b.GetScaleDownDelaySeconds()) * time.Second)
+	s.scaleDownOld(time.Duration(max(b.GetScaleDownDelaySeconds(), b.GetAbortScaleDownDelaySeconds())) * time.Second)
 	switch {
 	case s.newRS == s.stableRS:
 		s.clearAbort()
@@ -48,8 +48,10 @@ func (s *state) updateBlueGreen() {
 		s.afterSwitch()
 		return
 	}
-	if _, rollback := s.newRS.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; rollback && !s.creating {
-		// The template of a ReplicaSet that is still up came back: switch to it at once.
+	if _, rollback := s.newRS.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey]; rollback && !s.creating && s.ro.Status.CurrentPodHash != newHash {
+		// The template of a ReplicaSet that is still up came back: switch to it at once. (The
+		// deadline of an aborted update that is retried is no rollback: its template did not
+		// change, and scaleDownOld cancels that deadline.)
 		s.removeAnnotation(s.newRS, v1alpha1.ScaleDownDeadlineAnnotationKey)
 		s.status.BlueGreen.ScaleUpPreviewCheckPoint = true
 	}
@@ -144,8 +146,11 @@ func (s *state) afterSwitch() {
 		fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
 }
 
-// abortBlueGreen keeps (or puts back) the stable version on the active and preview Services and
-// scales the new ReplicaSet down after abortScaleDownDelaySeconds (0 keeps it).
+// abortBlueGreen keeps (or puts back) the stable version on the active Service and scales the new
+// ReplicaSet down after abortScaleDownDelaySeconds (0 keeps it), with the deadline in its
+// scale-down annotation. As in Argo Rollouts, the preview Service stays on the new ReplicaSet so it
+// can still be tested; it goes back to the stable version when the new pods go (or when it selects
+// no available pod of the new ReplicaSet), so it never selects a ReplicaSet without pods.
 func (s *state) abortBlueGreen() {
 	b := s.ro.Spec.Strategy.BlueGreen
 	if s.status.AbortedAt == nil {
@@ -160,23 +165,38 @@ func (s *state) abortBlueGreen() {
 	s.desired[s.stableRS] = s.replicas
 	s.keepUp(s.stableRS)
 	s.switchActive(stableHash)
-	s.setSelector(b.PreviewService, stableHash)
-	s.status.BlueGreen.PreviewSelector = stableHash
-	s.scaleDownAfterAbort(b.GetAbortScaleDownDelaySeconds())
+	scaledDown := s.scaleDownAfterAbort(b.GetAbortScaleDownDelaySeconds())
+	preview := stableHash
+	if !scaledDown && s.selectorOf(b.PreviewService) == podHash(s.newRS) && availableReplicas(s.newRS) > 0 {
+		preview = podHash(s.newRS)
+	}
+	s.setSelector(b.PreviewService, preview)
+	s.status.BlueGreen.PreviewSelector = preview
 }
 
 // scaleDownAfterAbort scales the aborted ReplicaSet to zero once abortScaleDownDelaySeconds have
-// passed since the abort (0 keeps it).
-func (s *state) scaleDownAfterAbort(delay int32) {
-	if delay == 0 || s.creating {
-		return
+// passed since the abort (0 keeps it), and reports whether it does. Until then the deadline
+// (AbortedAt plus the delay) is in the ReplicaSet's scale-down annotation, in Argo Rollouts' key
+// and format, for tools to show; a retry or a new update cancels it (scaleDownOld).
+func (s *state) scaleDownAfterAbort(delay int32) bool {
+	if s.creating {
+		return false
+	}
+	if delay == 0 {
+		s.keepUp(s.newRS)
+		return false
 	}
 	end := s.status.AbortedAt.Add(time.Duration(delay) * time.Second)
-	if s.now.Before(end) {
-		s.requeue(end.Sub(s.now))
-		return
+	if !s.now.Before(end) {
+		s.desired[s.newRS] = 0
+		s.removeAnnotation(s.newRS, v1alpha1.ScaleDownDeadlineAnnotationKey) // nothing left to scale down
+		return true
 	}
-	s.desired[s.newRS] = 0
+	s.requeue(end.Sub(s.now))
+	if deadline := end.UTC().Format(time.RFC3339); s.newRS.Annotations[v1alpha1.ScaleDownDeadlineAnnotationKey] != deadline && specReplicas(s.newRS) > 0 {
+		s.setAnnotation(s.newRS, v1alpha1.ScaleDownDeadlineAnnotationKey, deadline)
+	}
+	return false
 }
 
 // switchActive points the active Service at hash. status.blueGreen.activeSelector names what the
@@ -197,8 +217,12 @@ func (s *state) keepUp(rs *appsv1.ReplicaSet) {
 
 // scaleDownOld scales down ReplicaSets that are neither new nor stable: at once, or at the
 // deadline in their scale-down annotation. Beyond scaleDownDelayRevisionLimit ReplicaSets waiting
-// out a delay, the oldest go at once.
+// out a delay, the oldest go at once. The new ReplicaSet of an update that is not aborted (a
+// retry) keeps no deadline an abort gave it, so it is never scaled down under a live update.
 func (s *state) scaleDownOld(maxDelay time.Duration) {
+	if !s.status.Abort && !s.creating && s.newRS != s.stableRS {
+		s.keepUp(s.newRS)
+	}
 	limit := s.delayRevisionLimit()
 	waiting := int32(0)
 	active := ""

@@ -590,6 +590,66 @@ func TestScenarios(t *testing.T) {
 			w.promote()
 			w.settle(time.Hour)
 		},
+		"canary-ephemeral-metadata-key-removed": func(w *world) {
+			// The ReplicaSet records what was injected: a label dropped from stableMetadata
+			// leaves the template (and the pods), and one added arrives.
+			w.ro.Spec.Strategy.Canary.StableMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "stable", "team": "web"}}
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("")}
+			w.settle(time.Minute)
+			w.note("team dropped from stableMetadata")
+			w.ro.Spec.Strategy.Canary.StableMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "stable"}}
+			w.ro.Generation++
+			w.settle(time.Minute)
+			if _, ok := w.rss[0].Spec.Template.Labels["team"]; ok {
+				w.t.Errorf("label team stays on the stable template after it left stableMetadata")
+			}
+		},
+		"routed-canary-abort-then-retry": func(w *world) {
+			// The aborted canary carries its scale-down deadline; the retry removes it before
+			// the deadline, and the canary keeps its pods through the retried steps.
+			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(40), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(10 * time.Second)
+			w.note("retry")
+			w.ro.Status.Abort = false
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"bluegreen-abort-then-retry": func(w *world) {
+			// Preview stays on the aborted ReplicaSet while it waits out its deadline; a retry
+			// cancels the deadline and pauses for promotion again (no instant rollback).
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(10 * time.Second)
+			w.note("retry")
+			w.ro.Status.Abort = false
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
+		"bluegreen-abort-scale-down-delay-zero": func(w *world) {
+			// abortScaleDownDelaySeconds 0 keeps the aborted ReplicaSet, without a deadline,
+			// and the preview Service on it.
+			w.ro = blueGreenRollout(3, v1alpha1.BlueGreenStrategy{AutoPromotionEnabled: ptr.To(false), AbortScaleDownDelaySeconds: ptr.To[int32](0)})
+			w.init()
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.note("abort")
+			w.ro.Status.Abort = true
+			w.settle(time.Hour)
+		},
 		"bluegreen-scale-down-delay-revision-limit": func(w *world) {
 			w.ro = blueGreenRollout(2, v1alpha1.BlueGreenStrategy{ScaleDownDelaySeconds: ptr.To[int32](60), ScaleDownDelayRevisionLimit: ptr.To[int32](1)})
 			w.init()

@@ -258,6 +258,24 @@ func (w *world) apply(p Plan) {
 					rs.Spec.Template.Labels[k] = *v
 				}
 			}
+			for k, v := range md.Annotations {
+				if v == nil {
+					delete(rs.Spec.Template.Annotations, k)
+				} else {
+					if rs.Spec.Template.Annotations == nil {
+						rs.Spec.Template.Annotations = map[string]string{}
+					}
+					rs.Spec.Template.Annotations[k] = *v
+				}
+			}
+			if md.Injected == nil {
+				delete(rs.Annotations, EphemeralMetadataAnnotation)
+			} else {
+				if rs.Annotations == nil {
+					rs.Annotations = map[string]string{}
+				}
+				rs.Annotations[EphemeralMetadataAnnotation] = *md.Injected
+			}
 		}
 		return true
 	}}

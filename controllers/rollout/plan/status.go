@@ -100,7 +100,11 @@ func stripActionError(st *v1alpha1.RolloutStatus) {
 	ReportActionError(st, "")
 }
 
-// countReplicas sums the ReplicaSets' pods into the status.
+// countReplicas sums the ReplicaSets' pods into the status. A blue-green Rollout counts, as Argo
+// Rollouts does, the ReplicaSet its active Service is seen to select: ready, available and
+// HPAReplicas are its pods (preview pods serve no user), and status.selector gains its hash, so
+// an HPA scaling the Rollout reads the pods it scales. Until the active Service selects a
+// ReplicaSet, every ReplicaSet is counted under the Rollout's selector.
 func (s *state) countReplicas() {
 	var total, ready, available int32
 	for _, rs := range s.obs.ReplicaSets {
@@ -114,16 +118,43 @@ func (s *state) countReplicas() {
 		s.status.UpdatedReplicas = s.newRS.Status.Replicas
 	}
 	s.status.HPAReplicas = total
-	if s.ro.Spec.Strategy.BlueGreen != nil && s.stableRS != nil && !s.creating {
-		s.status.HPAReplicas = s.stableRS.Status.Replicas
+	if active := s.activeReplicaSet(); active != nil {
+		s.status.ReadyReplicas = active.Status.ReadyReplicas
+		s.status.AvailableReplicas = active.Status.AvailableReplicas
+		s.status.HPAReplicas = active.Status.Replicas
+		if active.Spec.Selector != nil {
+			s.status.Selector = metav1.FormatLabelSelector(active.Spec.Selector)
+		}
 	}
 }
 
+// activeReplicaSet is the ReplicaSet a blue-green active Service is seen to select (the recorded
+// status.blueGreen.activeSelector while the Service cannot be read), or nil.
+func (s *state) activeReplicaSet() *appsv1.ReplicaSet {
+	b := s.ro.Spec.Strategy.BlueGreen
+	if b == nil {
+		return nil
+	}
+	hash := s.status.BlueGreen.ActiveSelector
+	if _, ok := s.obs.Services[b.ActiveService]; ok {
+		hash = s.selectorOf(b.ActiveService)
+	}
+	if hash == "" {
+		return nil
+	}
+	for _, rs := range s.obs.ReplicaSets {
+		if podHash(rs) == hash {
+			return rs
+		}
+	}
+	return nil
+}
+
 // completed reports whether the update is done: the new ReplicaSet is stable, runs every replica
-// available, no older pod runs (blue-green keeps the old ReplicaSet for its scale-down delay), and
-// a blue-green active Service points at it.
+// available, its pods carry the stable metadata, no older pod runs (blue-green keeps the old
+// ReplicaSet for its scale-down delay), and a blue-green active Service points at it.
 func (s *state) completed() bool {
-	if s.creating || s.newRS != s.stableRS || s.status.Abort || s.obs.RoutingError != "" {
+	if s.creating || s.newRS != s.stableRS || s.status.Abort || s.obs.RoutingError != "" || s.relabelling() {
 		return false
 	}
 	if specReplicas(s.newRS) != s.replicas || !fullyAvailable(s.newRS) {
@@ -180,6 +211,8 @@ func (s *state) progressMessage() string {
 		return "updated replicas are still becoming available"
 	case s.waitingForAnalysis():
 		return "waiting for analysis to complete"
+	case s.newRS == s.stableRS && s.relabelling():
+		return "updated pods are getting the metadata of their role"
 	case s.routed() && s.status.Canary.Weights != nil && (s.status.Canary.Weights.Verified == nil || !*s.status.Canary.Weights.Verified):
 		return fmt.Sprintf("waiting for the routes to carry canary weight %d", s.status.Canary.Weights.Canary.Weight)
 	case s.ro.Spec.Strategy.BlueGreen != nil && s.status.BlueGreen.ActiveSelector != podHash(s.newRS) && !s.status.Abort:
