@@ -23,8 +23,8 @@ func TestMemoryFollowsTheRolloutNotItsName(t *testing.T) {
 	remember := func(r *Reconciler, key types.NamespacedName, uid types.UID) {
 		r.track(key, uid)
 		r.rememberPauses(uid, map[v1alpha1.PauseReason]time.Time{v1alpha1.PauseReasonCanaryPauseStep: {}}, started)
-		r.lastWrite.Store(uid, started)
 		r.pendingCounts.Store(uid, pending{since: started})
+		r.defaults.Store(uid, defaulted{hash: "hash-1"})
 		r.announced.Store(uid, "hash-1")
 		r.actionErrors.Store(uid, "patch Service web-stable: forbidden")
 		r.expect.wroteRollout(key, "42")
@@ -33,7 +33,7 @@ func TestMemoryFollowsTheRolloutNotItsName(t *testing.T) {
 	remembers := func(r *Reconciler, uid types.UID) []string {
 		var held []string
 		for name, m := range map[string]interface{ Load(any) (any, bool) }{
-			"pauses": &r.pauses, "lastWrite": &r.lastWrite, "pendingCounts": &r.pendingCounts,
+			"pauses": &r.pauses, "pendingCounts": &r.pendingCounts, "defaults": &r.defaults,
 			"announced": &r.announced, "actionErrors": &r.actionErrors,
 		} {
 			if _, ok := m.Load(uid); ok {

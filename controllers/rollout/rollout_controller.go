@@ -6,6 +6,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -62,10 +63,8 @@ type Reconciler struct {
 	defaults sync.Map // types.UID -> defaulted
 	// expect holds the writes the cache has not shown yet.
 	expect expectations
-	// lastWrite is when each Rollout's status was last written, to coalesce count-only updates.
-	lastWrite sync.Map // types.UID -> time.Time
-	// pendingCounts are a Rollout's replica counts that wait to be written, and since when they
-	// have been those (plan.Observed.PendingCounts, CountsChangedAt).
+	// pendingCounts are a Rollout's replica counts that wait to be written, since when they have
+	// been those (plan.Observed.PendingCounts, CountsChangedAt) and since when counts are held.
 	pendingCounts sync.Map // types.UID -> pending
 	// announced remembers plan.Plan.AnnouncedEnd by Rollout.
 	announced sync.Map // types.UID -> string
@@ -74,16 +73,17 @@ type Reconciler struct {
 	// retryBackoff spaces the retries of failed executions (retries).
 	retryBackoff workqueue.TypedRateLimiter[types.NamespacedName]
 	retriesOnce  sync.Once
+	// released is what releasing unreferenced objects keeps (release.go).
+	released releaser
 }
 
-// statusCoalesce is how long a status change that only moves replica counts may wait, to be
-// written together with the next one. During an update the counts move because pods the plan asked
-// for start and stop, and the step transition they lead to writes them: there they may wait
-// statusCoalesceUpdating, so a slow update still shows its counts twice a minute.
-const (
-	statusCoalesce         = time.Second
-	statusCoalesceUpdating = 30 * time.Second
-)
+// statusCoalesce is how long a change that only moves replica counts is held, in every phase,
+// from when the first such change after a status write is seen: what follows within it (more pods
+// of a scale starting, the step transition the pods lead to) goes out in the same write, and a
+// count change reaches the status within this time plus one reconcile. People and tools watch
+// these numbers, and Argo Rollouts shows them within 2 s; one second keeps a burst of pod changes
+// to about one write a second.
+const statusCoalesce = time.Second
 
 // The rights the rollout controller uses, each named by the code that needs it (config/rbac is
 // generated from these lines; the e2e controllers run under it).
@@ -117,13 +117,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.releaseGone(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, fmt.Errorf("get rollout %s: %w", req, err)
 	}
 	r.track(req.NamespacedName, ro.UID)
 	if ro.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil // owner references let the garbage collector remove the rest
+		// Owner references let the garbage collector remove the rest; what it does not own is released.
+		return ctrl.Result{}, r.releaseDeleting(ctx, ro)
 	}
 	if !r.expect.satisfied(ctx, r.Client, req.NamespacedName, ro.ResourceVersion) {
 		// The cache has not seen our last writes; their watch events will bring us back.
@@ -182,7 +183,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	for _, e := range p.Events {
 		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
 	}
-	err = r.execute(ctx, req.NamespacedName, ro, p, rts)
+	err = errors.Join(r.execute(ctx, req.NamespacedName, ro, p, rts), r.releaseUnreferenced(ctx, ro))
 	return r.finish(ctx, req.NamespacedName, ro, p, recorded, err), nil
 }
 
@@ -252,7 +253,6 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 func (r *Reconciler) forgetUID(uid types.UID) {
 	r.pauses.Delete(uid)
 	r.defaults.Delete(uid)
-	r.lastWrite.Delete(uid)
 	r.pendingCounts.Delete(uid)
 	r.announced.Delete(uid)
 	r.actionErrors.Delete(uid)
@@ -274,7 +274,6 @@ func (r *Reconciler) recordActionError(ctx context.Context, key types.Namespaced
 		return
 	}
 	ro.ResourceVersion = updated.ResourceVersion
-	r.lastWrite.Store(ro.UID, r.now())
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 }
 
@@ -332,7 +331,8 @@ func (r *Reconciler) now() time.Time {
 
 // writeStatus writes the planned status when it differs, with optimistic locking: a status
 // someone else changed since we read it is planned again, never overwritten. A change of replica
-// counts alone waits up to statusCoalesce to be written with the next change.
+// counts alone is held for statusCoalesce from the first one held, to go out with the changes
+// that follow it.
 func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, ro *v1alpha1.Rollout, p *plan.Plan) (bool, error) {
 	status := p.Status
 	if equality.Semantic.DeepEqual(ro.Status, status) {
@@ -340,21 +340,22 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 		return false, nil
 	}
 	if countsOnly(ro.Status, status) {
-		counts := plan.CountsOf(&status)
-		if v, ok := r.pendingCounts.Load(ro.UID); !ok || v.(pending).counts != counts {
-			r.pendingCounts.Store(ro.UID, pending{counts: counts, since: r.now()})
-		}
-		window := statusCoalesce
-		if status.Phase == v1alpha1.RolloutPhaseProgressing {
-			window = statusCoalesceUpdating
-		}
-		if last, ok := r.lastWrite.Load(ro.UID); ok {
-			if wait := window - r.now().Sub(last.(time.Time)); wait > 0 {
-				if p.RequeueAfter == 0 || wait < p.RequeueAfter {
-					p.RequeueAfter = wait
-				}
-				return false, nil
+		now := r.now()
+		held := pending{counts: plan.CountsOf(&status), since: now, held: now}
+		if v, ok := r.pendingCounts.Load(ro.UID); ok {
+			old := v.(pending)
+			held.held = old.held
+			if old.counts == held.counts {
+				held.since = old.since
 			}
+		}
+		r.pendingCounts.Store(ro.UID, held)
+		if wait := statusCoalesce - now.Sub(held.held); wait > 0 {
+			// Held counts are never left stale: the reconcile comes back when the hold ends.
+			if p.RequeueAfter == 0 || wait < p.RequeueAfter {
+				p.RequeueAfter = wait
+			}
+			return false, nil
 		}
 	}
 	updated := ro.DeepCopy()
@@ -363,16 +364,17 @@ func (r *Reconciler) writeStatus(ctx context.Context, key types.NamespacedName, 
 		return false, fmt.Errorf("update status of rollout %s/%s: %w", ro.Namespace, ro.Name, err)
 	}
 	ro.ResourceVersion = updated.ResourceVersion
-	r.lastWrite.Store(ro.UID, r.now())
 	r.pendingCounts.Delete(ro.UID)
 	r.expect.wroteRollout(key, updated.ResourceVersion)
 	return true, nil
 }
 
-// pending are replica counts waiting to be written, and since when they have been those.
+// pending are replica counts waiting to be written, since when they have been those, and since
+// when the Rollout has had counts waiting (the first count change held after the last write).
 type pending struct {
 	counts plan.Counts
 	since  time.Time
+	held   time.Time
 }
 
 // countsOnly reports whether two statuses differ only in replica counts, condition times and the
@@ -456,5 +458,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1.Deployment{}, byIndex(mgr.GetClient(), workloadIndex)).
 		Watches(&v1alpha1.AnalysisTemplate{}, templateHandler(mgr.GetClient(), false)).
 		Watches(&v1alpha1.ClusterAnalysisTemplate{}, templateHandler(mgr.GetClient(), true))
-	return watchRoutes(mgr, b).Complete(r)
+	b, err := r.watchReleases(mgr, watchRoutes(mgr, b))
+	if err != nil {
+		return err
+	}
+	return b.Complete(r)
 }

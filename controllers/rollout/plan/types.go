@@ -62,10 +62,10 @@ type Observed struct {
 	// PauseStarted gives the precise time (finer than the status' one second) at which the
 	// current pause condition of a reason was set, when this process set it.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
-	// PendingCounts are replica counts that differ from the recorded status and wait to be
-	// written with a later change, and CountsChangedAt is when they became those counts. Progress
-	// made only by these counts dates from then, so the progress deadline does not move with the
-	// wait.
+	// PendingCounts are replica counts that differ from the recorded status and wait (under a
+	// second) to be written with the changes that follow them, and CountsChangedAt is when they
+	// became those counts. Progress made only by these counts dates from then, so the progress
+	// deadline does not move with the wait.
 	PendingCounts   *Counts
 	CountsChangedAt time.Time
 	// AnnouncedEnd is the pod hash of the update whose end this process already announced with the
