@@ -25,7 +25,6 @@ func TestMemoryFollowsTheRolloutNotItsName(t *testing.T) {
 		r.rememberPauses(uid, map[v1alpha1.PauseReason]time.Time{v1alpha1.PauseReasonCanaryPauseStep: {}}, started)
 		r.pendingCounts.Store(uid, pending{since: started})
 		r.defaults.Store(uid, defaulted{hash: "hash-1"})
-		r.announced.Store(uid, "hash-1")
 		r.actionErrors.Store(uid, "patch Service web-stable: forbidden")
 		r.expect.wroteRollout(key, "42")
 		r.retries().When(key)
@@ -34,7 +33,7 @@ func TestMemoryFollowsTheRolloutNotItsName(t *testing.T) {
 		var held []string
 		for name, m := range map[string]interface{ Load(any) (any, bool) }{
 			"pauses": &r.pauses, "pendingCounts": &r.pendingCounts, "defaults": &r.defaults,
-			"announced": &r.announced, "actionErrors": &r.actionErrors,
+			"actionErrors": &r.actionErrors,
 		} {
 			if _, ok := m.Load(uid); ok {
 				held = append(held, name)

@@ -66,8 +66,6 @@ type Reconciler struct {
 	// pendingCounts are a Rollout's replica counts that wait to be written, since when they have
 	// been those (plan.Observed.PendingCounts, CountsChangedAt) and since when counts are held.
 	pendingCounts sync.Map // types.UID -> pending
-	// announced remembers plan.Plan.AnnouncedEnd by Rollout.
-	announced sync.Map // types.UID -> string
 	// actionErrors holds why the last execution of a plan failed, by Rollout, until one succeeds.
 	actionErrors sync.Map // types.UID -> string
 	// retryBackoff spaces the retries of failed executions (retries).
@@ -146,9 +144,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		pc := v.(pending)
 		obs.PendingCounts, obs.CountsChangedAt = &pc.counts, pc.since
 	}
-	if v, ok := r.announced.Load(ro.UID); ok {
-		obs.AnnouncedEnd = v.(string)
-	}
 	obs.ActionError = r.lastActionError(ro.UID)
 	p := plan.Next(ro, obs, now)
 
@@ -169,13 +164,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if written {
 		recorded = p.Status
 		logTransition(logger, ro, &p.Status)
-		if p.AnnouncedEnd != "" {
-			r.announced.Store(ro.UID, p.AnnouncedEnd)
-		} else if v, ok := r.announced.Load(ro.UID); ok && (v.(string) != p.Status.CurrentPodHash || p.Status.Abort) {
-			// Another update started, or this one was aborted (a retry runs the steps again):
-			// the announcement no longer stands for the completion.
-			r.announced.Delete(ro.UID)
-		}
 		// A pause runs from when its condition is recorded, so it is never shorter than declared.
 		r.rememberPauses(ro.UID, p.PauseStarted, r.now())
 	}
@@ -254,7 +242,6 @@ func (r *Reconciler) forgetUID(uid types.UID) {
 	r.pauses.Delete(uid)
 	r.defaults.Delete(uid)
 	r.pendingCounts.Delete(uid)
-	r.announced.Delete(uid)
 	r.actionErrors.Delete(uid)
 }
 

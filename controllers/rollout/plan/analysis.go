@@ -102,10 +102,6 @@ func (s *state) addPause(reason v1alpha1.PauseReason) {
 	s.status.PauseConditions = append(s.status.PauseConditions, v1alpha1.PauseCondition{Reason: reason, StartTime: metaNow(s.now)})
 	s.status.ControllerPause = true
 	s.recordPauseStart(reason, s.now)
-	if reason != v1alpha1.PauseReasonCanaryPauseStep {
-		// A step pause is told by the step events; other pauses wait for a person.
-		s.event(corev1.EventTypeNormal, v1alpha1.RolloutPausedReason, "Rollout is paused ("+string(reason)+")")
-	}
 }
 
 // backgroundAnalysis runs the canary's background analysis from its starting step until the

@@ -142,8 +142,6 @@ func (s *state) afterSwitch() {
 	s.desired[old] = specReplicas(old)
 	s.setAnnotation(old, v1alpha1.ScaleDownDeadlineAnnotationKey, s.now.Add(delay).UTC().Format(time.RFC3339))
 	s.requeue(delay)
-	s.event(corev1.EventTypeNormal, "RolloutCompleted",
-		fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
 }
 
 // abortBlueGreen keeps (or puts back) the stable version on the active Service and scales the new

@@ -123,10 +123,7 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 		}
 		msg := fmt.Sprintf("Rollout step %d/%d completed (%s), revision %d", idx+1, n, describeStep(steps[idx]), revision(s.newRS))
 		if idx+1 == n {
-			// The last step's event also stands for the completion that follows (promoteCanary).
 			msg += ": promoting it to stable"
-			s.plan.AnnouncedEnd = podHash(s.newRS)
-			s.obs.AnnouncedEnd = s.plan.AnnouncedEnd
 		}
 		s.event(corev1.EventTypeNormal, "RolloutStepCompleted", msg)
 		idx++
@@ -326,25 +323,18 @@ func (s *state) atCanaryTargets() bool {
 	return true
 }
 
-// promoteCanary makes the canary the stable ReplicaSet once every step is done. Its
-// RolloutCompleted event is only for updates whose end no step event announced: no steps, a full
-// promotion, an undo inside the rollback window, a promote that moved the step index past the
-// last step, or a controller restart since the last step's event.
+// promoteCanary makes the canary the stable ReplicaSet once every step is done (its
+// RolloutCompleted event comes from stateChangeEvents).
 func (s *state) promoteCanary() {
 	if s.newRS == s.stableRS {
 		return
 	}
-	announce := s.obs.AnnouncedEnd != podHash(s.newRS)
 	s.others = append(s.others, s.stableRS)
 	s.stableRS = s.newRS
 	s.status.StableRS = podHash(s.newRS)
 	s.status.PromoteFull = false
 	s.status.ControllerPause = false
 	s.status.PauseConditions = nil
-	if announce {
-		s.event(corev1.EventTypeNormal, "RolloutCompleted",
-			fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(s.newRS), podHash(s.newRS)))
-	}
 }
 
 // abortCanary returns to the stable version: stable at full size, the canary scaled down, the

@@ -82,7 +82,49 @@ func Next(ro *v1alpha1.Rollout, obs Observed, now time.Time) Plan {
 	s.runHistory()
 	s.finishStatus()
 	s.tellStableGone()
+	s.stateChangeEvents()
 	return *s.plan
+}
+
+// stateChangeEvents tells, with Argo Rollouts' reasons and words, the changes of state between
+// the recorded status and the one planned: paused and resumed (not the clearing of pauses an
+// abort does), an update started (RolloutUpdated, and RolloutNotCompleted when the Rollout had
+// completed) and completed (a new stable ReplicaSet that runs the current template).
+func (s *state) stateChangeEvents() {
+	prev, next := &s.ro.Status, s.status
+	switch prevPaused, paused := len(prev.PauseConditions) > 0, len(next.PauseConditions) > 0; {
+	case !prevPaused && paused:
+		s.event(corev1.EventTypeNormal, v1alpha1.RolloutPausedReason, fmt.Sprintf("Rollout is paused (%s)", next.PauseConditions[0].Reason))
+	case prevPaused && !paused && next.AbortedAt == nil:
+		s.event(corev1.EventTypeNormal, v1alpha1.RolloutResumedReason, "Rollout is resumed")
+	}
+	if prev.CurrentPodHash != "" && next.CurrentPodHash != prev.CurrentPodHash {
+		s.event(corev1.EventTypeNormal, "RolloutUpdated", fmt.Sprintf("Rollout updated to revision %d", revision(s.newRS)))
+		if prev.StableRS != "" && prev.StableRS == prev.CurrentPodHash && next.StableRS != next.CurrentPodHash {
+			s.event(corev1.EventTypeNormal, "RolloutNotCompleted",
+				fmt.Sprintf("Rollout not completed, started update to revision %d (%s)", revision(s.newRS), next.CurrentPodHash))
+		}
+	}
+	if next.StableRS != "" && next.StableRS != prev.StableRS && next.StableRS == next.CurrentPodHash {
+		why := "Initial deploy"
+		switch {
+		case prev.StableRS == "":
+		case s.stableGone != "":
+			why = "the stable ReplicaSet is gone"
+		case prev.PromoteFull:
+			why = "Full promotion requested"
+		case s.ro.Spec.Strategy.BlueGreen != nil:
+			why = "Completed blue-green update"
+		default:
+			why = completedCanarySteps(s.ro.Spec.Strategy.Canary)
+		}
+		s.event(corev1.EventTypeNormal, v1alpha1.RolloutCompletedReason,
+			fmt.Sprintf("Rollout completed update to revision %d (%s): %s", revision(s.newRS), next.StableRS, why))
+	}
+}
+
+func completedCanarySteps(c *v1alpha1.CanaryStrategy) string {
+	return fmt.Sprintf("Completed all %d canary steps", len(c.Steps))
 }
 
 // tellStableGone says, with a Warning event and the status message, that the stable ReplicaSet
@@ -302,9 +344,9 @@ func (s *state) finishDoneCanary() {
 	s.status.PromoteFull = false
 	s.status.ControllerPause = false
 	s.status.PauseConditions = nil
-	if s.obs.AnnouncedEnd != h {
-		s.event(corev1.EventTypeNormal, "RolloutCompleted", fmt.Sprintf("Rollout completed update to revision %d (%s)", revision(done), h))
-	}
+	// The next update starts in this same pass, so stateChangeEvents does not see this one end.
+	s.event(corev1.EventTypeNormal, v1alpha1.RolloutCompletedReason,
+		fmt.Sprintf("Rollout completed update to revision %d (%s): %s", revision(done), h, completedCanarySteps(c)))
 }
 
 // newPodHash resets the per-update status when the template changes: a new update starts at the

@@ -37,8 +37,6 @@ type world struct {
 	start    time.Time
 	now      time.Time
 	pauses   map[v1alpha1.PauseReason]time.Time
-	// announced is the reconciler's memory of Plan.AnnouncedEnd.
-	announced string
 	log       strings.Builder
 	last      string
 	// runOutcome decides the phase of a new AnalysisRun: nil leaves runs Running.
@@ -99,7 +97,7 @@ func (w *world) observe() Observed {
 	}
 	hash := hashFn(&tmpl, w.ro.Status.CollisionCount)
 	obs := Observed{Template: &tmpl, PodHash: hash, ReplicaSets: w.rss, Services: w.services,
-		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses, AnnouncedEnd: w.announced, ActionError: w.actionError}
+		Runs: map[string]*RunInfo{}, PauseStarted: w.pauses, ActionError: w.actionError}
 	// The routes hold what the last plan asked for; the routing system accepts it at once unless
 	// the scenario says otherwise.
 	if wt := w.ro.Status.Canary.Weights; wt != nil && w.accepted != nil && !w.routesRejected {
@@ -333,11 +331,6 @@ func (w *world) apply(p Plan) {
 		}
 	}
 	// What the reconciler remembers once the status is written, whatever the execution did.
-	if p.AnnouncedEnd != "" {
-		w.announced = p.AnnouncedEnd
-	} else if w.announced != p.Status.CurrentPodHash || p.Status.Abort {
-		w.announced = ""
-	}
 	if len(p.PauseStarted) > 0 && w.pauses == nil {
 		w.pauses = map[v1alpha1.PauseReason]time.Time{}
 	}

@@ -68,9 +68,6 @@ type Observed struct {
 	// deadline does not move with the wait.
 	PendingCounts   *Counts
 	CountsChangedAt time.Time
-	// AnnouncedEnd is the pod hash of the update whose end this process already announced with the
-	// last step's event (Plan.AnnouncedEnd), so that its completion needs no event of its own.
-	AnnouncedEnd string
 }
 
 // Plan is what the Rollout needs next.
@@ -107,8 +104,6 @@ type Plan struct {
 	DeleteRuns []string
 	// PauseStarted records the precise start of pause conditions this plan adds.
 	PauseStarted map[v1alpha1.PauseReason]time.Time
-	// AnnouncedEnd is the pod hash whose last step's event this plan emits (Observed.AnnouncedEnd).
-	AnnouncedEnd string
 }
 
 // ScaleReplicaSet changes one ReplicaSet's replicas and annotations.
