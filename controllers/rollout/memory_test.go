@@ -10,7 +10,7 @@ import (
 )
 
 // TestMemoryFollowsTheRolloutNotItsName: what the reconciler remembers between reconciles (pause
-// starts, the last status write, pending counts, the announced end, the last execution error) is
+// starts, pending counts, the defaulted template, the last execution error) is
 // the Rollout's, by UID. A Rollout deleted and created again under the same name inherits none of
 // it — also when the delete and the create reach the reconciler as one event and it never sees
 // NotFound — and a Rollout that is gone leaves nothing behind.
@@ -66,7 +66,7 @@ func TestMemoryFollowsTheRolloutNotItsName(t *testing.T) {
 		if n := r.retries().NumRequeues(key); n != 0 {
 			t.Errorf("the new Rollout inherited %d retries of backoff", n)
 		}
-		if held := remembers(r, neighbour); len(held) != 5 {
+		if held := remembers(r, neighbour); len(held) != 4 {
 			t.Errorf("another Rollout lost its memory: only %v left", held)
 		}
 	})
@@ -75,7 +75,7 @@ func TestMemoryFollowsTheRolloutNotItsName(t *testing.T) {
 		r := &Reconciler{}
 		remember(r, key, first)
 		r.track(key, first)
-		if held := remembers(r, first); len(held) != 5 {
+		if held := remembers(r, first); len(held) != 4 {
 			t.Errorf("reconciling the same Rollout again dropped its memory: only %v left", held)
 		}
 	})

@@ -37,8 +37,8 @@ type world struct {
 	start    time.Time
 	now      time.Time
 	pauses   map[v1alpha1.PauseReason]time.Time
-	log       strings.Builder
-	last      string
+	log      strings.Builder
+	last     string
 	// runOutcome decides the phase of a new AnalysisRun: nil leaves runs Running.
 	runOutcome func(req RunRequest) v1alpha1.AnalysisPhase
 	// slow makes pods of the named hashes never become available.
