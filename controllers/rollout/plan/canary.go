@@ -210,6 +210,9 @@ func (s *state) holdOldStable() {
 	if !s.stableServiceOn(s.newRS) || (c.CanaryService != "" && s.selectorOf(c.CanaryService) == old) {
 		if s.desired[s.stableRS] == 0 && specReplicas(s.stableRS) > 0 {
 			s.desired[s.stableRS] = 1
+			// The rolling budget counted that pod as gone: the canary waits for it this round,
+			// so maxSurge holds.
+			s.desired[s.newRS] = min(s.desired[s.newRS], max(specReplicas(s.newRS), 0))
 		}
 	}
 }

@@ -145,6 +145,7 @@ func (w *world) step() (Plan, bool) {
 		w.t.Fatalf("the planner changed its input (the observed ReplicaSets or Services)")
 	}
 	routesBefore := w.accepted
+	budgetBefore := w.withinBudget(nil)
 	rejected := w.routesRejected
 	if w.faults != nil && w.faults.Float64() < 0.2 {
 		w.routesRejected, w.faulted = true, true // the routing system does not take it this round
@@ -166,6 +167,11 @@ func (w *world) step() (Plan, bool) {
 	w.apply(p)
 	w.routesRejected = rejected
 	w.checkInvariants(p, routesBefore)
+	if budgetBefore && !p.Status.Abort && w.ro.Status.Abort == p.Status.Abort {
+		if msg := w.budgetProblem(); msg != "" {
+			w.t.Fatalf("invariant: %s\n%s", msg, w.log.String())
+		}
+	}
 	if w.actionError != "" {
 		// As the reconciler does after a failed execution: the recorded status names the failure.
 		ReportActionError(&p.Status, w.actionError)
@@ -354,6 +360,41 @@ func (w *world) snapshot() []any {
 		out = append(out, w.services[name].DeepCopy())
 	}
 	return out
+}
+
+// withinBudget reports whether a canary without traffic routing is within its rolling budget:
+// pods (the ReplicaSets' sizes) at most replicas + maxSurge, and available pods (those that stay:
+// available, within the size) at least replicas - maxUnavailable. Other strategies have no such
+// budget (true).
+func (w *world) withinBudget(_ *Plan) bool { return w.budgetProblem() == "" }
+
+func (w *world) budgetProblem() string {
+	c := w.ro.Spec.Strategy.Canary
+	if c == nil || c.TrafficRouting != nil {
+		return ""
+	}
+	b := newBudget(w.ro.Spec.GetReplicas(), c.GetMaxSurge(), c.GetMaxUnavailable())
+	var pods, available int32
+	for _, rs := range w.rss {
+		pods += specReplicas(rs)
+		available += min(rs.Status.AvailableReplicas, specReplicas(rs))
+	}
+	switch {
+	case pods > b.maxTotal:
+		return fmt.Sprintf("%d pods asked for, over replicas + maxSurge = %d", pods, b.maxTotal)
+	case available < b.minAvailable && w.anyAvailable():
+		return fmt.Sprintf("%d pods stay available, under replicas - maxUnavailable = %d", available, b.minAvailable)
+	}
+	return ""
+}
+
+func (w *world) anyAvailable() bool {
+	for _, rs := range w.rss {
+		if rs.Status.AvailableReplicas > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkInvariants checks, after a plan was carried out, what the planner must never do, whatever
