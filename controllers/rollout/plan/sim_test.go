@@ -72,6 +72,8 @@ type world struct {
 	// part-way (the phases after the failed one do not run). faulted says this round had one.
 	faults  *rand.Rand
 	faulted bool
+	// runsRefused makes the simulated API server refuse to create AnalysisRuns.
+	runsRefused bool
 }
 
 func newWorld(t *testing.T, ro *v1alpha1.Rollout, services ...string) *world {
@@ -284,6 +286,10 @@ func (w *world) apply(p Plan) {
 		return true
 	}}
 	runs := simPhase{"start and stop AnalysisRuns", func() bool {
+		if w.runsRefused && len(p.CreateRuns) > 0 {
+			w.actionError = "start and stop AnalysisRuns: create AnalysisRun " + p.CreateRuns[0].Name + ": forbidden"
+			return false
+		}
 		for _, req := range p.CreateRuns {
 			phase := v1alpha1.AnalysisPhaseRunning
 			if w.runOutcome != nil {

@@ -303,8 +303,7 @@ func (s *state) progressingCondition(completed, paused bool) {
 			c := condition(s.status, v1alpha1.RolloutProgressing)
 			c.LastUpdateTime = metav1.NewTime(progressedAt)
 		}
-		// Like a pause, an analysis that is still measuring is not a stall.
-		if !s.waitingForAnalysis() {
+		if !s.measuringAnalysis() {
 			s.checkDeadline(name)
 		}
 	}
@@ -352,7 +351,7 @@ func (s *state) createErrorCondition(name, failure string) {
 		s.event(corev1.EventTypeWarning, ReplicaSetCreateErrorReason, msg)
 	}
 	condition(s.status, v1alpha1.RolloutProgressing).LastUpdateTime = metav1.NewTime(last)
-	if s.waitingForAnalysis() {
+	if s.measuringAnalysis() {
 		return
 	}
 	s.checkDeadline(msg)
@@ -450,6 +449,21 @@ func (s *state) waitingForAnalysis() bool {
 		s.status.BlueGreen.PostPromotionAnalysisRunStatus,
 	} {
 		if r != nil && !r.Status.Completed() {
+			return true
+		}
+	}
+	return false
+}
+
+// measuringAnalysis reports whether an AnalysisRun the update waits on exists and is still
+// measuring: like a pause, that is not a stall. A run that could not be created (a refused create
+// is an execution error, an unbuildable one InvalidSpec) does not hold the progress deadline.
+func (s *state) measuringAnalysis() bool {
+	for _, r := range []*v1alpha1.RolloutAnalysisRunStatus{
+		s.status.Canary.CurrentStepAnalysisRunStatus, s.status.BlueGreen.PrePromotionAnalysisRunStatus,
+		s.status.BlueGreen.PostPromotionAnalysisRunStatus,
+	} {
+		if r != nil && !r.Status.Completed() && s.obs.Runs[r.Name] != nil {
 			return true
 		}
 	}
