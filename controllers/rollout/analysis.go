@@ -54,6 +54,20 @@ func NewRunBuilder(c client.Reader) RunBuilder {
 	}
 }
 
+// structural is an analysis with every argument taken from a field of the Rollout given a stand-in
+// value: such a field may only appear later (status.stableRS, an annotation CI adds with the
+// update) and is resolved when the run is created, as in Argo Rollouts. What is left to check is
+// the structure: metrics, which arguments have values, conflicting values.
+func structural(a *v1alpha1.RolloutAnalysis) v1alpha1.RolloutAnalysis {
+	out := *a.DeepCopy()
+	for i := range out.Args {
+		if vf := out.Args[i].ValueFrom; vf != nil && vf.FieldRef != nil {
+			out.Args[i].Value, out.Args[i].ValueFrom = "field-"+vf.FieldRef.FieldPath, nil
+		}
+	}
+	return out
+}
+
 // validateAnalysis checks the analyses a Rollout names: every template must exist, and a step or
 // promotion analysis must end (a metric with an interval and no count runs until terminated, which
 // only background analysis may). Problems make the spec invalid; an error reading a template is
@@ -103,7 +117,7 @@ func (r *Reconciler) validateAnalysis(ctx context.Context, ro *v1alpha1.Rollout,
 				return fmt.Errorf("read rollout fields for arguments: %w", err)
 			}
 		}
-		if _, err := analysis.BuildRolloutRunSpec(templates, *a.analysis, rolloutObj,
+		if _, err := analysis.BuildRolloutRunSpec(templates, structural(a.analysis), rolloutObj,
 			analysis.PodTemplateHashes{Stable: ro.Status.StableRS, Latest: ro.Status.CurrentPodHash}); err != nil {
 			obs.SpecErrors = append(obs.SpecErrors, fmt.Sprintf("%s: the AnalysisRun cannot be built: %v", a.field, err))
 			continue

@@ -77,6 +77,10 @@ func TestValidateAnalysisOnTheAPIServer(t *testing.T) {
 		want string // "" is valid
 	}{
 		{"valid", step([]v1alpha1.AnalysisRunArgument{{Name: "service", Value: "web"}}, "good"), ""},
+		// A field that only appears later (set by the update, or in the status) is resolved when
+		// the run is created, not at validation.
+		{"argument from a field not there yet", step([]v1alpha1.AnalysisRunArgument{{Name: "service",
+			ValueFrom: &v1alpha1.ArgumentValueFrom{FieldRef: &v1alpha1.FieldRef{FieldPath: "metadata.annotations['ci/service']"}}}}, "good"), ""},
 		{"missing template", step(nil, "nope"), field + "AnalysisTemplate nope not found in namespace " + ns.Name},
 		{"metric that would never end", step(nil, "endless"), field + `metric "rate" of AnalysisTemplate endless has an interval and no count`},
 		{"metric in two templates", step(nil, "rate-a", "rate-b"), field + `the AnalysisRun cannot be built: metric "rate" is defined by both`},

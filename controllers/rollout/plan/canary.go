@@ -198,23 +198,54 @@ func (s *state) stableServiceOn(rs *appsv1.ReplicaSet) bool {
 }
 
 // holdOldStable keeps one pod of the old stable ReplicaSet of a canary without traffic routing
-// while the stable or the canary Service is still seen to select it: a Service is never left on
-// a ReplicaSet without pods, and the canary is not promoted before the switch (a Service patch
-// that never lands leaves the update unfinished, with the old pod serving).
+// while the stable or the canary Service is still seen to select it and the canary has an
+// available pod to move to: a Service is not left on a ReplicaSet without pods, and the canary is
+// not promoted before the switch (a Service patch that never lands leaves the update unfinished,
+// with the old pod serving). With no available canary pod there is nowhere better for the
+// Service, and holding would keep the canary from starting (maxSurge 0): the budget the user set
+// (maxUnavailable) decides then.
 func (s *state) holdOldStable() {
-	if s.routed() || s.status.Abort || s.stableRS == nil || s.stableRS == s.newRS {
+	if !s.oldStableHeld() {
+		return
+	}
+	if s.desired[s.stableRS] != 0 || specReplicas(s.stableRS) == 0 {
 		return
 	}
 	c := s.ro.Spec.Strategy.Canary
-	old := podHash(s.stableRS)
-	if !s.stableServiceOn(s.newRS) || (c.CanaryService != "" && s.selectorOf(c.CanaryService) == old) {
-		if s.desired[s.stableRS] == 0 && specReplicas(s.stableRS) > 0 {
-			s.desired[s.stableRS] = 1
-			// The rolling budget counted that pod as gone: the canary waits for it this round,
-			// so maxSurge holds.
-			s.desired[s.newRS] = min(s.desired[s.newRS], max(specReplicas(s.newRS), 0))
+	var total int32
+	for _, n := range s.desired {
+		total += n
+	}
+	if over := total + 1 - newBudget(s.replicas, c.GetMaxSurge(), c.GetMaxUnavailable()).maxTotal; over > 0 {
+		if !s.switchingTo(s.newRS) {
+			// The Services stay where they are for now (steps to go): holding would keep the
+			// canary from its size for good. The budget the user set decides.
+			return
+		}
+		// The Services move this round: the canary waits a round for the held pod, so
+		// maxSurge holds.
+		s.desired[s.newRS] = max(s.desired[s.newRS]-over, min(specReplicas(s.newRS), s.desired[s.newRS]))
+	}
+	s.desired[s.stableRS] = 1
+}
+
+// switchingTo reports whether this plan points a Service at rs.
+func (s *state) switchingTo(rs *appsv1.ReplicaSet) bool {
+	for _, sel := range s.plan.Selectors {
+		if sel.Hash == podHash(rs) {
+			return true
 		}
 	}
+	return false
+}
+
+// oldStableHeld reports whether the old stable ReplicaSet keeps a pod for a Service (holdOldStable).
+func (s *state) oldStableHeld() bool {
+	if s.routed() || s.status.Abort || s.stableRS == nil || s.stableRS == s.newRS || availableReplicas(s.newRS) == 0 {
+		return false
+	}
+	c := s.ro.Spec.Strategy.Canary
+	return !s.stableServiceOn(s.newRS) || (c.CanaryService != "" && s.selectorOf(c.CanaryService) == podHash(s.stableRS))
 }
 
 // stepDone reports whether step i is complete, starting it (pause conditions) when needed.
@@ -313,6 +344,8 @@ func (s *state) atCanaryTargets() bool {
 			continue
 		}
 		switch {
+		case rs == s.stableRS && rs != s.newRS && target == 0 && specReplicas(rs) <= 1 && s.oldStableHeld():
+			// The pod kept for a Service (holdOldStable) counts as gone: the steps go on.
 		case specReplicas(rs) != target || s.desired[rs] != target:
 			return false
 		case rs == s.newRS && !fullyAvailable(rs):

@@ -512,6 +512,34 @@ func TestScenarios(t *testing.T) {
 			w.promote()
 			w.settle(time.Hour)
 		},
+		"canary-set-weight-100-before-the-end": func(w *world) {
+			// A step at 100% before the last: the old stable keeps one pod for the stable
+			// Service through the pause, and the update still finishes.
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s"), weight(100), pause("1s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"canary-one-replica-max-surge-zero": func(w *world) {
+			// One replica, no surge, one unavailable: the old pod goes before the new one
+			// starts (the user's budget allows the gap), and the update finishes.
+			surge, unavailable := intstr.FromInt32(0), intstr.FromInt32(1)
+			w.ro.Spec.Replicas = ptr.To[int32](1)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = nil
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
+		"canary-max-unavailable-all-max-surge-zero": func(w *world) {
+			surge, unavailable := intstr.FromInt32(0), intstr.FromString("100%")
+			w.ro.Spec.Replicas = ptr.To[int32](2)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = nil
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
 		"canary-stable-replicaset-deleted-mid-update": func(w *world) {
 			// Someone deletes the stable ReplicaSet at a pause: nothing is left to go back to,
 			// the canary is made stable at once, and a Warning says so.

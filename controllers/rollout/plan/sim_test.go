@@ -431,7 +431,15 @@ func (w *world) checkInvariants(p Plan, before *RoutingIntent) {
 	}
 	scaledAway := func(hash string) bool {
 		rs := byHash[hash]
-		return rs != nil && specReplicas(rs) == 0 && rs.Status.AvailableReplicas > 0
+		if rs == nil || specReplicas(rs) != 0 || rs.Status.AvailableReplicas == 0 {
+			return false
+		}
+		for h, other := range byHash {
+			if h != hash && other.Status.AvailableReplicas > 0 {
+				return true // there was somewhere better to point first
+			}
+		}
+		return false // nothing else serves: the budget (maxUnavailable) allows the gap
 	}
 	fail := func(format string, args ...any) {
 		w.t.Fatalf("invariant: "+format+"\n%s", append(args, w.log.String())...)
