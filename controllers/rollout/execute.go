@@ -46,13 +46,29 @@ type phase struct {
 func (r *Reconciler) phases(key types.NamespacedName, ro *v1alpha1.Rollout, p plan.Plan, rts []trafficrouting.TrafficRouter) []phase {
 	create := phase{plan.CreateReplicaSetsPhase, func(ctx context.Context) error { return r.createReplicaSets(ctx, key, ro, p.Create) }}
 	selectors := phase{"switch Service selectors", func(ctx context.Context) error { return r.setSelectors(ctx, ro, p.Selectors) }}
-	routes := phase{"route traffic", func(ctx context.Context) error { return r.applyRouting(ctx, ro, rts, p.Routing) }}
+	routes := phase{"route traffic", func(ctx context.Context) error {
+		if err := r.applyRouting(ctx, ro, rts, p.Routing); err != nil {
+			return err
+		}
+		if e, ok := plan.WeightEvent(p.Routing); ok {
+			r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Route", "%s", e.Message)
+		}
+		return nil
+	}}
 	scale := phase{"scale ReplicaSets", func(ctx context.Context) error { return r.scale(ctx, key, ro, p) }}
 	metadata := phase{"set pod metadata", func(ctx context.Context) error { return r.setPodMetadataAll(ctx, ro.Namespace, p.PodMetadata) }}
 	runs := phase{"start and stop AnalysisRuns", func(ctx context.Context) error { return r.startStopRuns(ctx, ro, p) }}
 	deletes := phase{"delete old objects", func(ctx context.Context) error { return r.deleteOld(ctx, ro, p) }}
 	if p.Status.Abort {
-		routes.run = func(ctx context.Context) error { return r.applyRouting(ctx, ro, r.abortRouters(ro, rts), p.Routing) }
+		routes.run = func(ctx context.Context) error {
+			if err := r.applyRouting(ctx, ro, r.abortRouters(ro, rts), p.Routing); err != nil {
+				return err
+			}
+			if e, ok := plan.WeightEvent(p.Routing); ok {
+				r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Route", "%s", e.Message)
+			}
+			return nil
+		}
 		return []phase{routes, create, selectors, scale, metadata, runs, deletes}
 	}
 	return []phase{create, selectors, routes, scale, metadata, runs, deletes}

@@ -1,9 +1,11 @@
 package plan
 
 import (
+	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-dev/sluice/api/rollouts/v1alpha1"
@@ -134,6 +136,7 @@ func (s *state) routing() {
 		}
 		intent.Subsets = &[2]string{subsetCanary, podHash(s.stableRS)}
 	}
+	intent.FromWeight = s.askedWeight()
 	s.plan.Routing = intent
 
 	want := &v1alpha1.TrafficWeights{
@@ -144,6 +147,16 @@ func (s *state) routing() {
 	same := prev != nil && prev.Canary == want.Canary && prev.Stable == want.Stable
 	want.Verified = ptr.To(same && s.obs.WeightVerified)
 	s.status.Canary.Weights = want
+}
+
+// WeightEvent is the event, in Argo Rollouts' words, that tells a carried-out change of the
+// canary weight, if the routing intent was one.
+func WeightEvent(intent *RoutingIntent) (Event, bool) {
+	if intent == nil || intent.Weights.Canary.Weight == intent.FromWeight {
+		return Event{}, false
+	}
+	return Event{Type: corev1.EventTypeNormal, Reason: "TrafficWeightUpdated",
+		Message: fmt.Sprintf("Traffic weight updated from %d to %d", intent.FromWeight, intent.Weights.Canary.Weight)}, true
 }
 
 // managedRoutes lists the header and mirror routes the steps up to the current one leave in

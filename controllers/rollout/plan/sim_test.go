@@ -603,6 +603,9 @@ func (w *world) record(p Plan) {
 			events = append(events, e)
 		}
 	}
+	if e, ok := WeightEvent(p.Routing); ok && w.actionError == "" {
+		events = append(events, e)
+	}
 	for _, pod := range p.DeletePods {
 		if w.actionError != "" {
 			break

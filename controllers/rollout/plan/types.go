@@ -175,6 +175,9 @@ type RoutingIntent struct {
 	// Subsets, when set, are the pod-template hashes of the canary and stable subsets (Istio
 	// DestinationRule); they point at ReplicaSets that are available.
 	Subsets *[2]string
+	// FromWeight is the canary weight the routes were asked for before this plan: the executor
+	// tells a change once the routes hold it (WeightEvent).
+	FromWeight int32
 }
 
 // FinishedRun is a completed AnalysisRun of an earlier update.
