@@ -71,68 +71,11 @@ func (w *racingWriter) Update(ctx context.Context, obj client.Object, opts ...cl
 // conflicts; it plans again on the aborted Rollout, records the abort (never overwriting it) and
 // returns to the stable version.
 func TestAbortRacingTheStatusWriteIsNotLost(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS must name the control plane binaries (make tools; see docs/testing.md)")
-	}
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := cluster.CRDFiles(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &envtest.Environment{CRDInstallOptions: envtest.CRDInstallOptions{Paths: crds}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	_ = gatewayv1.Install(scheme)
-	person, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	racing := &racingStatus{Client: mgr.GetClient(), person: person}
-	r := &rollout.Reconciler{Client: racing, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder(rollout.FieldManager)}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = mgr.Start(ctx) }()
-	// The ReplicaSet controller and kubelet: every ReplicaSet's pods are available at once.
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			var list appsv1.ReplicaSetList
-			if person.List(ctx, &list, client.InNamespace("default")) == nil {
-				for i := range list.Items {
-					rs := &list.Items[i]
-					n := ptr.Deref(rs.Spec.Replicas, 1)
-					if rs.Status.Replicas != n || rs.Status.AvailableReplicas != n || rs.Status.ObservedGeneration != rs.Generation {
-						rs.Status = appsv1.ReplicaSetStatus{Replicas: n, FullyLabeledReplicas: n, ReadyReplicas: n, AvailableReplicas: n, ObservedGeneration: rs.Generation}
-						_ = person.Status().Update(ctx, rs)
-					}
-				}
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
+	var racing *racingStatus
+	ctx, person := startController(t, func(c, person client.Client) client.Client {
+		racing = &racingStatus{Client: c, person: person}
+		return racing
+	})
 	labels := map[string]string{"app": "web"}
 	ro := &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
@@ -204,6 +147,73 @@ func TestAbortRacingTheStatusWriteIsNotLost(t *testing.T) {
 		}
 		return get().Status.Abort // and the abort still stands
 	})
+}
+
+// startController starts a manager on its own envtest API server with the rollout reconciler,
+// whose client is wrap applied to the manager's, and a stand-in for the ReplicaSet controller and
+// kubelet (every ReplicaSet's pods are available at once). It returns a client for the person.
+func startController(t *testing.T, wrap func(c, person client.Client) client.Client) (context.Context, client.Client) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS must name the control plane binaries (make tools; see docs/testing.md)")
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := cluster.CRDFiles(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &envtest.Environment{CRDInstallOptions: envtest.CRDInstallOptions{Paths: crds}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	_ = gatewayv1.Install(scheme)
+	person, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rollout.Reconciler{Client: wrap(mgr.GetClient(), person), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder(rollout.FieldManager)}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = mgr.Start(ctx) }()
+	// The ReplicaSet controller and kubelet: every ReplicaSet's pods are available at once.
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			var list appsv1.ReplicaSetList
+			if person.List(ctx, &list, client.InNamespace("default")) == nil {
+				for i := range list.Items {
+					rs := &list.Items[i]
+					n := ptr.Deref(rs.Spec.Replicas, 1)
+					if rs.Status.Replicas != n || rs.Status.AvailableReplicas != n || rs.Status.ObservedGeneration != rs.Generation {
+						rs.Status = appsv1.ReplicaSetStatus{Replicas: n, FullyLabeledReplicas: n, ReadyReplicas: n, AvailableReplicas: n, ObservedGeneration: rs.Generation}
+						_ = person.Status().Update(ctx, rs)
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return ctx, person
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
