@@ -310,6 +310,13 @@ func (s *state) sizeCanary(weight int32, scale *v1alpha1.SetCanaryScale) {
 			canaryTarget = ceilPercent(s.replicas, *scale.Weight)
 		}
 	}
+	c := s.ro.Spec.Strategy.Canary
+	b := newBudget(s.replicas, c.GetMaxSurge(), c.GetMaxUnavailable())
+	if canaryTarget+stableTarget > b.maxTotal {
+		// Both sides round up; without the surge for it (maxSurge 0, 3 replicas at 50%) the
+		// split could never be reached: the stable side gives the pod up.
+		stableTarget = max(b.maxTotal-canaryTarget, 0)
+	}
 	targets := map[*appsv1.ReplicaSet]int32{s.newRS: canaryTarget}
 	if s.stableRS != s.newRS && s.stableRS != nil {
 		targets[s.stableRS] = stableTarget
@@ -324,8 +331,7 @@ func (s *state) sizeCanary(weight int32, scale *v1alpha1.SetCanaryScale) {
 	for _, rs := range s.others {
 		targets[rs] = 0
 	}
-	c := s.ro.Spec.Strategy.Canary
-	r := rolling{sets: sets, targets: targets, budget: newBudget(s.replicas, c.GetMaxSurge(), c.GetMaxUnavailable())}
+	r := rolling{sets: sets, targets: targets, budget: b}
 	for rs, n := range r.result() {
 		s.desired[rs] = n
 	}

@@ -531,6 +531,16 @@ func TestScenarios(t *testing.T) {
 			w.setImage("app:2")
 			w.settle(time.Hour)
 		},
+		"canary-uneven-split-max-surge-zero": func(w *world) {
+			// 3 replicas at 50% round to 2 + 2 pods: without surge the stable side gives one up.
+			surge, unavailable := intstr.FromInt32(0), intstr.FromInt32(1)
+			w.ro.Spec.Replicas = ptr.To[int32](3)
+			w.ro.Spec.Strategy.Canary.MaxSurge, w.ro.Spec.Strategy.Canary.MaxUnavailable = &surge, &unavailable
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(50), pause("1s")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+		},
 		"canary-max-unavailable-all-max-surge-zero": func(w *world) {
 			surge, unavailable := intstr.FromInt32(0), intstr.FromString("100%")
 			w.ro.Spec.Replicas = ptr.To[int32](2)
