@@ -258,7 +258,13 @@ func (d *Demo) follow(ctx context.Context, env, revision string, timeout time.Du
 			d.say("   %s: %s", env, a)
 		}
 		w.Final = ro
-		return gs.Status.LastAppliedRevision == revision && done(ro), nil
+		// The status is written before the routes: a Rollout recorded Healthy may still have its
+		// last weights to write. The walk ends once the route holds what the status says.
+		settled := true
+		if wt := ro.Status.Canary.Weights; wt != nil {
+			settled = weights == fmt.Sprintf("%d/%d", wt.Stable.Weight, wt.Canary.Weight)
+		}
+		return gs.Status.LastAppliedRevision == revision && done(ro) && settled, nil
 	})
 	return w, err
 }

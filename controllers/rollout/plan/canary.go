@@ -163,8 +163,17 @@ func (s *state) walkSteps(steps []v1alpha1.CanaryStep) {
 // new steps record the finished canary as stable first: finishDoneCanary), even if a replica
 // count moves.
 func (s *state) stableServiceHash() string {
-	if s.routed() || s.status.Abort || s.newRS == s.stableRS || s.creating ||
-		int(s.stepIndex()) < len(s.ro.Spec.Strategy.Canary.Steps) {
+	if s.routed() || s.status.Abort || s.newRS == s.stableRS || s.creating {
+		return podHash(s.stableRS)
+	}
+	if int(s.stepIndex()) < len(s.ro.Spec.Strategy.Canary.Steps) {
+		// A step at 100% takes the old stable to zero before the steps are done: the Service
+		// moves to the canary's pods rather than be left without any (and stays while the old
+		// stable has none).
+		onCanary := s.selectorOf(s.ro.Spec.Strategy.Canary.StableService) == podHash(s.newRS)
+		if availableReplicas(s.newRS) > 0 && (s.desired[s.stableRS] == 0 || (onCanary && availableReplicas(s.stableRS) == 0)) {
+			return podHash(s.newRS)
+		}
 		return podHash(s.stableRS)
 	}
 	if s.selectorOf(s.ro.Spec.Strategy.Canary.StableService) == podHash(s.newRS) ||
