@@ -131,7 +131,12 @@ func (s *state) routing() {
 	}
 	if c.TrafficRouting.Istio != nil && c.TrafficRouting.Istio.DestinationRule != nil {
 		subsetCanary := podHash(s.stableRS)
-		if canaryHash != subsetCanary && fullyAvailable(s.newRS) {
+		// The canary subset moves to the canary once it is fully available, and stays while the
+		// canary still carries weight and has pods (a weight is only set after the move): a
+		// scale-up at the next step must not send the canary's share back to the stable pods.
+		carrying := s.status.Canary.Weights != nil && s.status.Canary.Weights.Canary.PodTemplateHash == canaryHash &&
+			s.askedWeight() > 0 && availableReplicas(s.newRS) > 0
+		if canaryHash != subsetCanary && !s.creating && (fullyAvailable(s.newRS) || carrying) {
 			subsetCanary = canaryHash
 		}
 		intent.Subsets = &[2]string{subsetCanary, podHash(s.stableRS)}

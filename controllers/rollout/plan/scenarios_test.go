@@ -600,6 +600,22 @@ func TestScenarios(t *testing.T) {
 			w.routesRejected = false
 			w.settle(time.Hour)
 		},
+		"routed-canary-istio-subsets": func(w *world) {
+			// Subset-level Istio routing: the canary subset follows the canary once it is
+			// available and keeps it while the canary scales up for the next weight.
+			w.ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Istio: &v1alpha1.IstioTrafficRouting{
+				VirtualService:  &v1alpha1.IstioVirtualService{Name: "web"},
+				DestinationRule: &v1alpha1.IstioDestinationRule{Name: "web", CanarySubsetName: "canary", StableSubsetName: "stable"},
+			}}
+			w.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{weight(25), pause(""), weight(75), pause("")}
+			w.settle(time.Minute)
+			w.setImage("app:2")
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+			w.promote()
+			w.settle(time.Hour)
+		},
 		"routed-canary-header-and-mirror-routes": func(w *world) {
 			w.ro.Spec.Strategy.Canary.TrafficRouting = gatewayRouting()
 			w.ro.Spec.Strategy.Canary.TrafficRouting.ManagedRoutes = []v1alpha1.ManagedRoute{{Name: "beta-users"}, {Name: "shadow"}}

@@ -477,6 +477,10 @@ func (w *world) checkInvariants(p Plan, before *RoutingIntent) {
 			fail("%s is scaled to zero while the routes send it weight %d", h, weight)
 		}
 	}
+	if sub := r.Subsets; sub != nil && r.Weights.Canary.Weight > 0 && r.Weights.Canary.PodTemplateHash != r.Weights.Stable.PodTemplateHash &&
+		sub[0] != r.Weights.Canary.PodTemplateHash {
+		fail("the routes send weight %d to the canary subset, which selects %s, not the canary %s", r.Weights.Canary.Weight, sub[0], r.Weights.Canary.PodTemplateHash)
+	}
 	c := w.ro.Spec.Strategy.Canary
 	if c == nil || !c.DynamicStableScale || w.unchecked["capacity"] {
 		return
@@ -572,6 +576,9 @@ func (w *world) record(p Plan) {
 		if wt.Verified != nil && *wt.Verified {
 			b.WriteString("(verified)")
 		}
+	}
+	if w.routed != nil && w.routed.Subsets != nil {
+		fmt.Fprintf(&b, " subsets=%s/%s", w.routed.Subsets[0], w.routed.Subsets[1])
 	}
 	if w.routed != nil {
 		for name := range w.routed.HeaderRoutes {
